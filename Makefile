@@ -1,0 +1,40 @@
+# Two entry points on a fresh machine: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BACKENDS ?= tensorflow jax torch
+PYTEST_ARGS ?=
+
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+.PHONY: demo test test-one docs bench clean
+
+$(STAMP): pyproject.toml constraints/test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints/test.txt -e '.[tensorflow,jax,torch,tf-keras,keras-hub,cli,test,examples,docs]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/keras-inspect summary mobilenetv2
+
+# The whole suite once per Keras backend.
+test: $(STAMP)
+	@set -e; for backend in $(BACKENDS); do \
+		echo "=== KERAS_BACKEND=$$backend ==="; \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS); \
+	done
+
+test-one: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) site build *.egg-info

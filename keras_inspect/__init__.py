@@ -1,0 +1,79 @@
+"""keras-inspect: the model-inspection layer for explainable AI on Keras.
+
+Find the logits, pooling, normalization and feature-map layers of any Keras model (nested models
+included), get the constant bias each layer adds, and build models that return intermediate
+signals, all through plugins that third parties can extend.
+"""
+
+from __future__ import annotations
+
+from keras_inspect.framework.markers import hookimpl, hookspec
+
+from keras_inspect.framework.endpoints import Endpoint
+from keras_inspect.framework.errors import (
+    EndpointError,
+    KerasInspectError,
+    LayerNotFoundError,
+    NoMatchingLayerError,
+    PluginError,
+)
+from keras_inspect.framework.graph import LayerEntry, walk
+from keras_inspect.framework.manager import (
+    InspectPluginManager,
+    PluginInfo,
+    new_plugin_manager,
+    plugin_manager,
+    reset_plugin_manager,
+    using_plugin_manager,
+)
+from keras_inspect.framework.registration import register_layer, unregister_layer
+from keras_inspect.framework.tensors import align_to_axes
+from keras_inspect.inspection import (
+    KERNEL_AXIS,
+    SPATIAL_AXIS,
+    biases,
+    endpoints,
+    expose,
+    find_layer_with,
+    gather_units,
+    get_global_pooling_layer,
+    get_logits_layer,
+    get_nested_layer,
+    layers_with_biases,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KERNEL_AXIS",
+    "SPATIAL_AXIS",
+    "Endpoint",
+    "EndpointError",
+    "InspectPluginManager",
+    "KerasInspectError",
+    "LayerEntry",
+    "LayerNotFoundError",
+    "NoMatchingLayerError",
+    "PluginError",
+    "PluginInfo",
+    "__version__",
+    "align_to_axes",
+    "biases",
+    "endpoints",
+    "expose",
+    "find_layer_with",
+    "gather_units",
+    "get_global_pooling_layer",
+    "get_logits_layer",
+    "get_nested_layer",
+    "hookimpl",
+    "hookspec",
+    "layers_with_biases",
+    "new_plugin_manager",
+    "plugin_manager",
+    "register_layer",
+    "reset_plugin_manager",
+    "unregister_layer",
+    "using_plugin_manager",
+    "walk",
+]

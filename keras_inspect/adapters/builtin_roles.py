@@ -1,0 +1,12 @@
+"""Built-in adapter: the role names keras-inspect knows without any plugin."""
+
+from __future__ import annotations
+
+from keras_inspect import hookimpl
+
+BUILTIN_ROLES = ("normalization", "pooling", "logits", "feature_map")
+
+
+@hookimpl
+def keras_inspect_roles() -> tuple[str, ...]:
+    return BUILTIN_ROLES

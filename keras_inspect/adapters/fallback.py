@@ -1,0 +1,46 @@
+"""Built-in adapter: the reference's generic rules, asked last.
+
+A layer with a kernel may produce logits, and a layer with a non-``None`` ``bias`` adds it, as the
+reference did for any layer type. Recurrent layers are left out: their bias is added inside the
+recurrence, not to the output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_inspect import hookimpl
+from keras_inspect.framework.tensors import in_compute_dtype
+
+_RECURRENT = tuple(
+    getattr(keras.layers, name)
+    for name in ("RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "ConvLSTM", "Bidirectional")
+    if hasattr(keras.layers, name)
+)
+
+
+def _attribute(layer: Any, name: str) -> Any:
+    try:
+        return getattr(layer, name, None)
+    except Exception:
+        # Some properties raise before the layer is built.
+        return None
+
+
+@hookimpl(trylast=True)
+def keras_inspect_classify_layer(layer: Any, role: str) -> bool | None:
+    if role != "logits":
+        return None
+    return _attribute(layer, "kernel") is not None and not isinstance(layer, keras.Model)
+
+
+@hookimpl(trylast=True)
+def keras_inspect_layer_bias(layer: Any) -> Any | None:
+    if isinstance(layer, _RECURRENT) or isinstance(layer, keras.Model):
+        return None
+    bias = _attribute(layer, "bias")
+    if isinstance(bias, keras.Variable):
+        return in_compute_dtype(layer, bias)
+    return None

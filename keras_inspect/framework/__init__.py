@@ -1,0 +1,1 @@
+"""The framework: hooks, plugin manager, adapter registry, graph walk, endpoints, expose."""

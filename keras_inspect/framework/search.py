@@ -1,0 +1,136 @@
+"""Finding layers: by name or path, by class and properties, by role, under a strategy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import NoMatchingLayerError, did_you_mean
+from .graph import find_entry, require_flavour
+from .manager import plugin_manager
+
+DEFAULT_STRATEGY = "reverse"
+
+
+def get_nested_layer(model: Any, name: Any) -> Any:
+    """The layer at ``name``: a layer name, a path ``"outer/inner/layer"`` or a tuple of names."""
+    require_flavour(model)
+    return find_entry(model, name).layer
+
+
+def resolve_strategy(name: Any) -> Any:
+    """The strategy callable registered under ``name``; raises with close matches."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"strategy must be the name of a search strategy (str); received {name!r} of type "
+            f"{type(name).__name__}."
+        )
+    strategies = plugin_manager().strategies()
+    if name not in strategies:
+        raise ValueError(
+            f"Unknown search strategy {name!r}.{did_you_mean(name, strategies)} Available: "
+            f"{', '.join(sorted(strategies))}."
+        )
+    return strategies[name]
+
+
+def _check_klass(klass: Any) -> tuple[type, ...] | None:
+    if klass is None:
+        return None
+    classes = tuple(klass) if isinstance(klass, (tuple, list)) else (klass,)
+    for c in classes:
+        if not isinstance(c, type):
+            raise TypeError(
+                f"klass must be a class or a tuple of classes; received {klass!r}."
+            )
+    return classes
+
+
+def _check_properties(properties: Any) -> tuple[str, ...] | None:
+    if properties is None:
+        return None
+    names = (properties,) if isinstance(properties, str) else tuple(properties)
+    for p in names:
+        if not isinstance(p, str):
+            raise TypeError(
+                f"properties must be attribute names (str); received {properties!r}."
+            )
+    return names
+
+
+def _has(layer: Any, name: str) -> bool:
+    try:
+        return hasattr(layer, name)
+    except Exception:
+        return False
+
+
+def find_layer_with(
+    model: Any,
+    name: Any = None,
+    properties: Sequence[str] | None = None,
+    klass: Any = None,
+    search_reversed: bool = True,
+    *,
+    role: str | None = None,
+    strategy: str | None = None,
+) -> Any:
+    """The first layer, in the strategy's order, that has every asked-for trait.
+
+    ``name`` short-circuits the search (see :func:`get_nested_layer`). Otherwise a layer must be
+    an instance of ``klass`` (if given), have every attribute in ``properties`` and play
+    ``role`` according to the plugins. The order is ``strategy`` if given, else ``"reverse"``
+    (last to first in graph order) or, with ``search_reversed=False``, ``"forward"``.
+    """
+    if name is None and properties is None and klass is None and role is None:
+        raise ValueError(
+            "find_layer_with needs at least one of name, properties, klass or role to say "
+            "which layer to find; all were None."
+        )
+    require_flavour(model)
+    if name is not None:
+        return get_nested_layer(model, name)
+    classes = _check_klass(klass)
+    names = _check_properties(properties)
+    pm = plugin_manager()
+    if role is not None:
+        pm.check_role(role)
+    if strategy is None:
+        strategy = DEFAULT_STRATEGY if search_reversed else "forward"
+    order = resolve_strategy(strategy)
+    try:
+        candidates: Iterable[Any] = order(model)
+        iterator = iter(candidates)
+    except Exception as error:
+        raise ValueError(
+            f"search strategy {strategy!r} failed on model {getattr(model, 'name', model)!r}: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    for layer in iterator:
+        if classes is not None and not isinstance(layer, classes):
+            continue
+        if names is not None and not all(_has(layer, p) for p in names):
+            continue
+        if role is not None and not pm.classify(layer, role)[0]:
+            continue
+        return layer
+    criteria = ", ".join(
+        f"{k}={v!r}"
+        for k, v in (("role", role), ("klass", klass), ("properties", properties))
+        if v is not None
+    )
+    raise NoMatchingLayerError(
+        f"No layer of model {getattr(model, 'name', model)!r} matches {criteria} "
+        f"(searched with strategy {strategy!r}). Pass the layer's name explicitly, or register "
+        "its type with keras_inspect.register_layer(..., roles=...)."
+    )
+
+
+def get_logits_layer(model: Any, name: Any = None) -> Any:
+    """The layer that produces the logits: by default the last layer (in graph order) with a kernel."""
+    return find_layer_with(model, name, role="logits")
+
+
+def get_global_pooling_layer(model: Any, name: Any = None) -> Any:
+    """The last global pooling layer (or ``Flatten``) in graph order."""
+    return find_layer_with(model, name, role="pooling")

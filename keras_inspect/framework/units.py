@@ -1,0 +1,76 @@
+"""Per-sample selection of units (e.g. the logit of each sample's target class)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras import ops
+
+
+def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1) -> Any:
+    """Pick units of ``tensor`` along ``axis``, per sample.
+
+    With ``indices`` of shape ``(batch, n)`` and the default ``batch_dims=-1`` (all leading
+    axes of ``indices`` are batch axes), sample ``i`` keeps units ``indices[i]`` of its own row:
+    the result has shape ``(batch, n)`` for a ``(batch, units)`` tensor. ``indices=None`` returns
+    ``tensor`` unchanged.
+    """
+    if indices is None:
+        return tensor
+    tensor = ops.convert_to_tensor(tensor)
+    indices = ops.convert_to_tensor(indices)
+    if "int" not in str(indices.dtype):
+        raise TypeError(f"indices must be integers; received dtype {indices.dtype}.")
+    rank, index_rank = len(tensor.shape), len(indices.shape)
+    if rank == 0:
+        raise ValueError("gather_units needs a tensor of rank >= 1; received a scalar.")
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis {axis} is out of range for a tensor of rank {rank}.")
+    axis %= rank
+    if batch_dims < 0:
+        batch_dims += index_rank
+    if not 0 <= batch_dims <= min(axis, index_rank):
+        raise ValueError(
+            f"batch_dims must be between 0 and min(axis, indices rank) = "
+            f"{min(axis, index_rank)} for a tensor of rank {rank} and indices of rank "
+            f"{index_rank}; received {batch_dims}."
+        )
+    for i in range(batch_dims):
+        a, b = tensor.shape[i], indices.shape[i]
+        if a is not None and b is not None and a != b:
+            raise ValueError(
+                f"indices and tensor disagree on batch axis {i}: {b} vs {a} "
+                f"(indices shape {tuple(indices.shape)}, tensor shape {tuple(tensor.shape)})."
+            )
+    size = tensor.shape[axis]
+    if size is not None and _is_concrete(indices):
+        values = ops.convert_to_numpy(indices)
+        if values.size and (values.min() < -size or values.max() >= size):
+            raise ValueError(
+                f"indices must lie in [{-size}, {size - 1}] for axis {axis} of size {size}; "
+                f"received values from {values.min()} to {values.max()}."
+            )
+        indices = ops.where(indices < 0, indices + size, indices)
+    return _gather(tensor, indices, axis, batch_dims)
+
+
+def _is_concrete(x: Any) -> bool:
+    try:
+        ops.convert_to_numpy(x)
+        return True
+    except Exception:
+        return False
+
+
+def _gather(tensor: Any, indices: Any, axis: int, batch_dims: int) -> Any:
+    # Flatten the index dimensions after the batch axes into one, broadcast the index over the
+    # tensor's other axes, take along `axis`, then restore the index dimensions.
+    shape = list(ops.shape(tensor))
+    batch, middle, tail = shape[:batch_dims], shape[batch_dims:axis], shape[axis + 1 :]
+    extra = list(ops.shape(indices))[batch_dims:]
+    flat = ops.reshape(indices, [*batch, -1])
+    flat = ops.reshape(flat, [*batch, *([1] * len(middle)), -1, *([1] * len(tail))])
+    count = ops.shape(flat)[len(batch) + len(middle)]
+    flat = ops.broadcast_to(flat, [*batch, *middle, count, *tail])
+    picked = ops.take_along_axis(tensor, ops.cast(flat, "int32"), axis=axis)
+    return ops.reshape(picked, [*batch, *middle, *extra, *tail])
