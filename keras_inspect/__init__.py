@@ -28,6 +28,9 @@ from keras_inspect.framework.manager import (
 )
 from keras_inspect.framework.registration import register_layer, unregister_layer
 from keras_inspect.framework.tensors import align_to_axes
+from keras_inspect.framework.split import split
+from keras_inspect.adapters.feature_map import get_target_layer
+from keras_inspect.summary import ModelSummary, summary
 from keras_inspect.inspection import (
     KERNEL_AXIS,
     SPATIAL_AXIS,
@@ -66,6 +69,7 @@ __all__ = [
     "get_global_pooling_layer",
     "get_logits_layer",
     "get_nested_layer",
+    "get_target_layer",
     "hookimpl",
     "hookspec",
     "layers_with_biases",
@@ -73,7 +77,10 @@ __all__ = [
     "plugin_manager",
     "register_layer",
     "reset_plugin_manager",
+    "split",
     "unregister_layer",
     "using_plugin_manager",
     "walk",
+    "ModelSummary",
+    "summary",
 ]

@@ -11,5 +11,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "keras_inspect.adapters.linear",
     "keras_inspect.adapters.normalization",
     "keras_inspect.adapters.pooling",
+    "keras_inspect.adapters.feature_map",
     "keras_inspect.adapters.fallback",
+    "keras_inspect.adapters.tf_keras_graph",
+    "keras_inspect.adapters.tf_keras_layers",
 )

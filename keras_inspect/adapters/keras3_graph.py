@@ -14,7 +14,10 @@ from typing import Any
 import keras
 
 from keras_inspect import hookimpl
+from keras_inspect.framework.errors import EndpointError
 from keras_inspect.framework.flavour import Substitute
+from keras_inspect.framework.intercept import interceptor
+from keras_inspect.framework.preactivation import activation_layer, is_splittable, split_call
 
 _LINEAR_NAMES = frozenset({"linear", "identity", None})
 
@@ -136,6 +139,7 @@ class Keras3Flavour:
         model: Any,
         inputs: Sequence[Any],
         substitutes: Mapping[int, Substitute],
+        seeds: Mapping[int, Any] | None = None,
     ) -> dict[int, Any]:
         graph = _graph_model(model)
         if graph is None:
@@ -143,13 +147,16 @@ class Keras3Flavour:
         tensors: dict[int, Any] = {}
         for old, new in zip(graph._inputs, inputs):
             tensors[id(old)] = new
+        tensors.update(seeds or {})
         for depth in sorted(graph._nodes_by_depth, reverse=True):
             for node in graph._nodes_by_depth[depth]:
                 if node.operation is None or node.is_input:
                     continue
-                if any(id(t) not in tensors for t in node.input_tensors):
+                if any(id(t) not in tensors for t in node.input_tensors) or (
+                    seeds and all(id(t) in tensors for t in node.outputs)
+                ):
                     continue
-                substitute = substitutes.get(id(node.operation))
+                substitute = substitutes.get(id(node), substitutes.get(id(node.operation)))
                 if substitute is None and all(tensors[id(t)] is t for t in node.input_tensors):
                     # Upstream of every substitution nothing changed: keep the original
                     # tensors instead of calling the layer again (no new node on it).
@@ -173,6 +180,26 @@ class Keras3Flavour:
         if name in _LINEAR_NAMES:
             return None
         return activation
+
+    def split_activation(
+        self, layer: Any, args: tuple, kwargs: dict, tag: str = ""
+    ) -> tuple[Any, Any]:
+        if not is_splittable(layer):
+            raise EndpointError(
+                f"Cannot split the fused activation of {layer.name!r} ({type(layer).__name__}): "
+                "only layers whose call ends with their activation (Dense, EinsumDense, "
+                "convolutions) are supported. Expose its output instead."
+            )
+        return split_call(layer, args, kwargs, tag)
+
+    def apply_activation(self, layer: Any, tensor: Any, tag: str = "") -> Any:
+        return activation_layer(layer, tag)(tensor)
+
+    def new_input(self, like: Any) -> Any:
+        return keras.Input(shape=tuple(like.shape[1:]), dtype=like.dtype)
+
+    def intercept(self, layer: Any, targets: Sequence[dict]) -> Any:
+        return interceptor(layer, targets)
 
 
 FLAVOUR = Keras3Flavour()

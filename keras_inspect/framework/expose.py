@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from .endpoints import Endpoint, Located, locate
+from .endpoints import Endpoint, locate
 from .errors import EndpointError
 from .graph import require_flavour
 
@@ -23,10 +23,10 @@ from .graph import require_flavour
 class _Request:
     """One wanted signal, relative to the container currently being processed."""
 
-    __slots__ = ("located", "rest")
+    __slots__ = ("endpoint", "rest")
 
-    def __init__(self, located: Located, rest: tuple[str, ...]) -> None:
-        self.located = located
+    def __init__(self, endpoint: Endpoint, rest: tuple[str, ...]) -> None:
+        self.endpoint = endpoint
         self.rest = rest  # path below the current container
 
 
@@ -45,85 +45,168 @@ def connected_tensors(model: Any, endpoints: Sequence[Endpoint]) -> list[Any]:
             "that was never built): build it on a keras.Input first, e.g. "
             "model = keras.Sequential([keras.Input(shape), ...])."
         )
-    located = [locate(model, endpoint) for endpoint in endpoints]
-    for item in located:
-        if item.endpoint.link == "pre_activation" and flavour.activation_of(item.entry.layer):
-            raise EndpointError(
-                f"Exposing the pre-activation of {item.entry.name!r} (fused activation "
-                f"{getattr(flavour.activation_of(item.entry.layer), '__name__', '?')!r}) "
-                "needs the layer split in two; this build of keras-inspect does not split "
-                "fused activations yet. Use a separate Activation layer in the model."
-            )
-    requests = [_Request(item, item.endpoint.path) for item in located]
-    groups = _taps(model, flavour, requests)
+    requests = [_Request(endpoint, endpoint.path) for endpoint in endpoints]
+    groups, _ = _taps(model, model, flavour, requests)
     return [t for group in groups for t in group]
 
 
-def _taps(container: Any, flavour: Any, requests: list[_Request]) -> list[list[Any]]:
-    """For each request, its tensors in ``container``'s own graph (connected to its inputs)."""
+def _taps(
+    top: Any, container: Any, flavour: Any, requests: list[_Request]
+) -> tuple[list[list[Any]], dict[int, Any]]:
+    """For each request, its tensors in ``container``'s graph (connected to its inputs).
+
+    Also returns the re-trace mapping (``id`` of an original tensor -> its new counterpart),
+    empty when nothing had to be re-traced.
+    """
+    results: list[list[Any] | None] = [None] * len(requests)
+    substitutes: dict[int, Any] = {}
+    collected: dict[int, list[list[list[Any]]]] = {}
+    # request position -> (key of the substitute that yields it, index among its signals)
+    pending: dict[int, tuple[int, int]] = {}
     nested: dict[str, list[int]] = {}
     for position, request in enumerate(requests):
         if len(request.rest) > 1:
             nested.setdefault(request.rest[0], []).append(position)
-    results: list[list[Any] | None] = [
-        None if len(r.rest) > 1 else list(r.located.tensors) for r in requests
-    ]
-    if not nested:
-        return [r for r in results if r is not None]
 
     children = {child.name: child for child in flavour.children(container)}
-    collected: dict[str, list[list[Any]]] = {}
-    substitutes = {}
     for child_name, positions in nested.items():
         child = children[child_name]
-        sub_requests = [
-            _Request(requests[p].located, requests[p].rest[1:]) for p in positions
-        ]
-        sub_model, sizes = _augmented_model(child, flavour, sub_requests)
-        n_outputs = len(flavour.outputs(child))
-        substitutes[id(child)] = _substitute(
-            child, flavour, sub_model, n_outputs, sizes, collected, child_name
-        )
-    mapping = flavour.retrace(container, flavour.inputs(container), substitutes)
-    for child_name, positions in nested.items():
-        if child_name not in collected:
-            raise EndpointError(
-                f"Nested model {child_name!r} is not called on the inputs of "
-                f"{container.name!r}; its signals cannot be reached from them."
-            )
-        for position, tensors in zip(positions, collected[child_name][-1]):
-            results[position] = tensors
+        sub_requests = [_Request(requests[p].endpoint, requests[p].rest[1:]) for p in positions]
+        if flavour.has_graph(child):
+            call = _nested_call(top, child, flavour, sub_requests)
+        else:
+            call = _intercepted_call(child, flavour, sub_requests)
+        substitutes[id(child)] = _collecting(call, collected.setdefault(id(child), []))
+        for offset, position in enumerate(positions):
+            pending[position] = (id(child), offset)
+
+    located = {}
     for position, request in enumerate(requests):
-        if len(request.rest) == 1:
-            results[position] = [mapping.get(id(t), t) for t in request.located.tensors]
-    return [r if r is not None else [] for r in results]
+        if len(request.rest) != 1:
+            continue
+        item = locate(top, request.endpoint)
+        located[position] = item
+        layer = item.entry.layer
+        if request.endpoint.link == "pre_activation" and flavour.activation_of(layer):
+            key = id(item.call)
+            if key not in substitutes:
+                tag = _call_tag(flavour, layer, container, item.call)
+                call = _split_call(flavour, layer, item.entry.name, tag)
+                substitutes[key] = _collecting(call, collected.setdefault(key, []))
+            pending[position] = (key, 0)
+
+    mapping = flavour.retrace(container, flavour.inputs(container), substitutes) if substitutes else {}
+    for position, where in pending.items():
+        key, offset = where
+        calls = collected.get(key)
+        if not calls:
+            raise EndpointError(
+                f"{'/'.join(requests[position].endpoint.path)!r} lies in a part of "
+                f"{container.name!r} that is not computed from its inputs; it cannot be reached."
+            )
+        results[position] = _select(calls[-1][offset], requests[position].endpoint)
+    for position, item in located.items():
+        if results[position] is None:
+            results[position] = [mapping.get(id(t), t) for t in item.tensors]
+    return [r if r is not None else [] for r in results], mapping
 
 
-def _substitute(child, flavour, sub_model, n_outputs, sizes, collected, key):  # type: ignore[no-untyped-def]
-    def call(args: tuple, kwargs: dict) -> Any:
+def _collecting(call: Any, sink: list) -> Any:
+    """A substitute: computes the node with ``call`` and keeps its signals (last call wins)."""
+
+    def substitute(args: tuple, kwargs: dict) -> Any:
+        outputs, signals = call(args, kwargs)
+        sink.append(signals)
+        return outputs
+
+    return substitute
+
+
+def _select(tensors: list[Any], endpoint: Endpoint) -> list[Any]:
+    if endpoint.index is None or endpoint.link != "pre_activation":
+        return list(tensors)
+    if not -len(tensors) <= endpoint.index < len(tensors):
+        raise EndpointError(
+            f"The pre-activation of {endpoint.name!r} has {len(tensors)} tensor(s); index "
+            f"{endpoint.index} is out of range."
+        )
+    return [tensors[endpoint.index]]
+
+
+def _call_tag(flavour: Any, layer: Any, container: Any, call: Any) -> str:
+    calls = list(flavour.calls(layer, container))
+    position = next((i for i, c in enumerate(calls) if c is call), 0)
+    return "" if position == 0 else f"_{position}"
+
+
+def _split_call(flavour: Any, layer: Any, name: str, tag: str) -> Any:
+    split = getattr(flavour, "split_activation", None)
+    if split is None:
+        raise EndpointError(
+            f"The {flavour.name} flavour cannot split the fused activation of {name!r}; "
+            "expose its output, or build the model with a separate Activation layer."
+        )
+
+    def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
+        pre, output = split(layer, args, kwargs, tag)
+        return output, [[pre]]
+
+    return call
+
+
+def _nested_call(top: Any, child: Any, flavour: Any, requests: list[_Request]) -> Any:
+    sub_model, sizes = _augmented_model(top, child, flavour, requests)
+    n_outputs = len(flavour.outputs(child))
+
+    def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
         flat = flavour.outputs_of_call(flavour.call_model(sub_model, args, kwargs))
         taps, start = [], n_outputs
         for size in sizes:
             taps.append(flat[start : start + size])
             start += size
-        # A nested model called several times: its signals come from the last call.
-        collected.setdefault(key, []).append(taps)
-        return flavour.pack_outputs(child, flat[:n_outputs])
+        return flavour.pack_outputs(child, flat[:n_outputs]), taps
 
     return call
 
 
-def _augmented_model(child: Any, flavour: Any, requests: list[_Request]) -> tuple[Any, list[int]]:
+def _intercepted_call(child: Any, flavour: Any, requests: list[_Request]) -> Any:
+    intercept = getattr(flavour, "intercept", None)
+    if intercept is None:
+        raise EndpointError(
+            f"{child.name!r} is a subclassed layer (no graph) and the {flavour.name} flavour "
+            "cannot intercept calls inside it; expose its output instead."
+        )
+    targets = [
+        {"path": list(r.rest), "link": r.endpoint.link, "node": r.endpoint.node}
+        for r in requests
+    ]
+    call = intercept(child, targets)
+
+    def select(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
+        outputs, signals = call(args, kwargs)
+        picked = []
+        for request, tensors in zip(requests, signals):
+            index = request.endpoint.index
+            picked.append(list(tensors) if index is None else [tensors[index]])
+        return outputs, picked
+
+    return select
+
+
+def _augmented_model(
+    top: Any, child: Any, flavour: Any, requests: list[_Request]
+) -> tuple[Any, list[int]]:
     """A flat model over ``child``'s own graph returning its outputs, then the wanted signals."""
-    key = tuple((r.rest, r.located.endpoint) for r in requests)
+    key = tuple((r.rest, r.endpoint) for r in requests)
     with _augmented_lock:
         per_child = _augmented.setdefault(child, {})
         cached = per_child.get(key)
     if cached is not None:
         return cached
-    groups = _taps(child, flavour, requests)
+    groups, mapping = _taps(top, child, flavour, requests)
     sizes = [len(g) for g in groups]
-    outputs = [*flavour.outputs(child), *(t for g in groups for t in g)]
+    own = [mapping.get(id(t), t) for t in flavour.outputs(child)]
+    outputs = [*own, *(t for g in groups for t in g)]
     sub_model = flavour.build_model(flavour.input_structure(child), outputs)
     with _augmented_lock:
         per_child[key] = (sub_model, sizes)

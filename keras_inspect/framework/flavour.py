@@ -62,13 +62,53 @@ class ModelFlavour(Protocol):
         model: Any,
         inputs: Sequence[Any],
         substitutes: Mapping[int, Substitute],
+        seeds: Mapping[int, Any] | None = None,
     ) -> dict[int, Any]:
         """Re-trace ``model``'s graph on new symbolic ``inputs``.
 
-        Each node whose operation's ``id`` is in ``substitutes`` is computed by that callable
-        instead of by calling the operation. Returns a mapping from ``id`` of each original
-        symbolic tensor to its new counterpart.
+        Each node whose ``id`` (that call only) or whose operation's ``id`` (every call) is in
+        ``substitutes`` is computed by that callable instead of by calling the operation.
+        ``seeds`` maps the ``id`` of original symbolic tensors to replacements known up front
+        (used to cut a graph: pass ``inputs=[]`` and seed the cut); nodes whose inputs are
+        neither given nor computable are skipped. A node whose inputs are all unchanged keeps
+        its original outputs (no new call). Returns a mapping from ``id`` of each original
+        symbolic tensor reached to its new counterpart.
         """
 
     def activation_of(self, layer: Any) -> Callable[[Any], Any] | None:
         """The fused activation of ``layer`` if it has a non-linear one, else ``None``."""
+
+    # Optional: a flavour without the methods below answers the requests that need them with
+    # an EndpointError: ``split_activation``/``apply_activation`` for ``link="pre_activation"``
+    # on a fused activation, ``new_input`` for ``split``, ``intercept`` for signals inside
+    # subclassed layers.
+
+    def split_activation(
+        self, layer: Any, args: tuple, kwargs: dict, tag: str = ""
+    ) -> tuple[Any, Any]:
+        """Call ``layer`` symbolically split at its fused activation: ``(pre, output)``.
+
+        ``output`` must equal the layer's own output numerically and the new layers must share
+        the layer's weights and be serializable. ``tag`` is a suffix that keeps the new layers'
+        names unique when one layer is split at several calls. Raise ``EndpointError`` if the
+        layer cannot be split.
+        """
+
+    def apply_activation(self, layer: Any, tensor: Any, tag: str = "") -> Any:
+        """Apply ``layer``'s fused activation to a symbolic tensor through a new layer."""
+
+    def new_input(self, like: Any) -> Any:
+        """A new symbolic model input with the shape (batch excluded) and dtype of ``like``."""
+
+    def intercept(
+        self, layer: Any, targets: Sequence[dict]
+    ) -> Callable[[tuple, dict], tuple[Any, list[list[Any]]]]:
+        """A callable that calls ``layer`` (no graph) symbolically, also returning signals of
+        its sub-layers.
+
+        ``targets`` are dicts with ``path`` (names below ``layer``), ``link`` and ``node``
+        (which call while ``layer`` runs once). The callable takes ``(args, kwargs)`` of one
+        recorded call and returns ``(outputs, signals)``: ``outputs`` structured as
+        ``layer``'s own, ``signals`` one list of tensors per target. It may be called once per
+        call of ``layer`` in the graph being re-traced.
+        """

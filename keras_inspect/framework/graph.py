@@ -31,8 +31,17 @@ class LayerEntry:
 
     path: tuple[str, ...]
     layer: Any
-    container: Any
+    # The walk cache holds entries for as long as their model lives, so the top model is held
+    # through a weak reference: a strong one would keep every walked model alive for ever.
+    _container: Any
     in_graph: bool
+
+    @property
+    def container(self) -> Any:
+        container = self._container
+        if isinstance(container, weakref.ref):
+            return container()
+        return container
 
     @property
     def name(self) -> str:
@@ -64,10 +73,18 @@ _walk_cache: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[LayerEntry, ...]]] 
 )
 
 
-def _signature(model: Any, flavour: Any) -> Any:
+def _signature(model: Any, flavour: Any) -> tuple[Any, ...]:
     # A model's sub-layers can change (Sequential.add/pop, late build); the walk is redone then.
-    children = flavour.children(model)
-    return (flavour.name, len(children), tuple(id(c) for c in children), flavour.has_graph(model))
+    # A graph model is fixed by its input and output tensors (a Sequential gets new ones when it
+    # changes), which are few; other models are compared by their list of sub-layers.
+    if flavour.has_graph(model):
+        return (flavour.name, True, *flavour.inputs(model), None, *flavour.outputs(model))
+    return (flavour.name, False, *flavour.children(model))
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    # By identity: symbolic tensors overload ``==``.
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 def walk(model: Any, *, pm: InspectPluginManager | None = None) -> tuple[LayerEntry, ...]:
@@ -83,9 +100,9 @@ def walk(model: Any, *, pm: InspectPluginManager | None = None) -> tuple[LayerEn
         cached = _walk_cache.get(model)
     except TypeError:
         cached = None
-    if cached is not None and cached[0] == signature:
+    if cached is not None and _same(cached[0], signature):
         return cached[1]
-    entries = tuple(_walk(model, flavour, (), True, set()))
+    entries = tuple(_walk(model, flavour, (), True, set(), weakref.ref(model)))
     try:
         with _cache_lock:
             _walk_cache[model] = (signature, entries)
@@ -95,15 +112,21 @@ def walk(model: Any, *, pm: InspectPluginManager | None = None) -> tuple[LayerEn
 
 
 def _walk(
-    container: Any, flavour: Any, prefix: tuple[str, ...], in_graph: bool, seen: set[int]
+    container: Any,
+    flavour: Any,
+    prefix: tuple[str, ...],
+    in_graph: bool,
+    seen: set[int],
+    held: Any = None,
 ) -> Iterator[LayerEntry]:
     graph = in_graph and flavour.has_graph(container)
+    holder = container if held is None else held
     for child in flavour.children(container):
         if id(child) in seen:
             continue
         seen.add(id(child))
         path = (*prefix, child.name)
-        yield LayerEntry(path=path, layer=child, container=container, in_graph=graph)
+        yield LayerEntry(path=path, layer=child, container=holder, in_graph=graph)
         yield from _walk(child, flavour, path, graph, seen)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
-import importlib.metadata
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -60,7 +60,7 @@ class InspectPluginManager(pluggy.PluginManager):
         self.failures: list[PluginInfo] = []
         # Bumped on every (un)registration; caches keyed on it are dropped when it changes.
         self.generation = 0
-        self._impls: dict[str, list[Any]] = {}
+        self._state = _State(0)
         self._lock = threading.RLock()
 
     # -- registration ------------------------------------------------------------------------
@@ -78,16 +78,20 @@ class InspectPluginManager(pluggy.PluginManager):
         return result
 
     def _changed(self) -> None:
-        self.generation += 1
-        self._impls = {}
+        # One new state object replaces every cache at once: a reader holding the old one (from
+        # before the change) can only ever write into that old one, never into the new state.
+        with self._lock:
+            self.generation += 1
+            self._state = _State(self.generation)
 
-    def _hookimpls(self, hook_name: str) -> list[Any]:
+    def _hookimpls(self, hook_name: str, state: _State | None = None) -> list[Any]:
         """Implementations of a hook in calling order (last registered first)."""
-        impls = self._impls.get(hook_name)
+        table = (state or self._state).impls
+        impls = table.get(hook_name)
         if impls is None:
             caller = getattr(self.hook, hook_name)
             impls = list(reversed(caller.get_hookimpls()))
-            self._impls[hook_name] = impls
+            table[hook_name] = impls
         return impls
 
     # -- calling -----------------------------------------------------------------------------
@@ -98,7 +102,12 @@ class InspectPluginManager(pluggy.PluginManager):
         Unlike ``pm.hook.<name>(...)``, this knows which plugin answered, so errors and
         ``summary`` can name it.
         """
-        for impl in self._hookimpls(hook_name):
+        return self._first_result(self._state, hook_name, kwargs)
+
+    def _first_result(
+        self, state: _State, hook_name: str, kwargs: dict[str, Any]
+    ) -> tuple[Any, str | None]:
+        for impl in self._hookimpls(hook_name, state):
             if impl.hookwrapper or impl.wrapper:
                 return self._call_whole(hook_name, kwargs), None
             try:
@@ -112,7 +121,7 @@ class InspectPluginManager(pluggy.PluginManager):
     def all_results(self, hook_name: str, **kwargs: Any) -> list[tuple[Any, str]]:
         """Call a collecting hook; return ``(result, plugin name)`` pairs, first registered first."""
         pairs = []
-        for impl in reversed(self._hookimpls(hook_name)):
+        for impl in reversed(self._hookimpls(hook_name, self._state)):
             try:
                 result = impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as error:
@@ -132,17 +141,55 @@ class InspectPluginManager(pluggy.PluginManager):
     # -- typed facade ------------------------------------------------------------------------
 
     def classify(self, layer: Any, role: str) -> tuple[bool, str | None]:
-        """Whether ``layer`` plays ``role``, and which plugin decided (``None``: nobody did)."""
-        result, plugin = self.first_result("keras_inspect_classify_layer", layer=layer, role=role)
-        if result is None:
-            return False, None
-        if not isinstance(result, bool):
-            raise PluginError(
-                f"plugin {plugin!r} returned {result!r} of type {type(result).__name__} from "
-                f"keras_inspect_classify_layer for layer {_layer_name(layer)!r} and role "
-                f"{role!r}; expected True, False or None."
+        """Whether ``layer`` plays ``role``, and which plugin decided (``None``: nobody did).
+
+        Answers are remembered per layer and role until a plugin is (un)registered or the layer
+        gets built, so searching a large model again costs a dictionary look-up per layer.
+        """
+        cache = self._state.classified.get(role)
+        if cache is not None:
+            hit = cache.get(id(layer))
+            if hit is not None and hit[0]() is layer and hit[1] == getattr(layer, "built", None):
+                return hit[2]
+        return self._classifier(role)(layer)
+
+    def _classifier(self, role: str) -> Callable[[Any], tuple[bool, str | None]]:
+        """A function ``layer -> classify(layer, role)`` bound to the current state (hot loops)."""
+        state = self._state
+        cache = state.classified.get(role)
+        if cache is None:
+            cache = state.classified.setdefault(role, {})
+        first_result = self._first_result
+        kwargs_role = role
+
+        def classify(layer: Any) -> tuple[bool, str | None]:
+            key = id(layer)
+            built = getattr(layer, "built", None)
+            hit = cache.get(key)
+            if hit is not None and hit[0]() is layer and hit[1] == built:
+                return hit[2]
+            result, plugin = first_result(
+                state, "keras_inspect_classify_layer", {"layer": layer, "role": kwargs_role}
             )
-        return result, plugin
+            if result is None:
+                answer: tuple[bool, str | None] = (False, None)
+            elif isinstance(result, bool):
+                answer = (result, plugin)
+            else:
+                raise PluginError(
+                    f"plugin {plugin!r} returned {_short(result)} of type "
+                    f"{type(result).__name__} from keras_inspect_classify_layer for layer "
+                    f"{_layer_name(layer)!r} and role {kwargs_role!r}; expected True, False or "
+                    "None."
+                )
+            try:
+                ref = weakref.ref(layer, _forget(cache, key))
+            except TypeError:
+                return answer  # not weak-referenceable: not cached
+            cache[key] = (ref, built, answer)
+            return answer
+
+        return classify
 
     def layer_bias(self, layer: Any) -> tuple[Any | None, str | None]:
         """The constant ``layer`` adds to its output (or ``None``), and which plugin gave it."""
@@ -157,6 +204,12 @@ class InspectPluginManager(pluggy.PluginManager):
 
     def strategies(self) -> dict[str, Callable[[Any], Iterable[Any]]]:
         """All named search strategies; a later-registered plugin wins a name clash."""
+        state = self._state
+        if state.strategies is None:
+            state.strategies = self._collect_strategies()
+        return dict(state.strategies)
+
+    def _collect_strategies(self) -> dict[str, Callable[[Any], Iterable[Any]]]:
         merged: dict[str, Callable[[Any], Iterable[Any]]] = {}
         for result, plugin in self.all_results("keras_inspect_search_strategies"):
             if not isinstance(result, Mapping):
@@ -176,6 +229,12 @@ class InspectPluginManager(pluggy.PluginManager):
 
     def roles(self) -> frozenset[str]:
         """Every role name some plugin declared."""
+        state = self._state
+        if state.roles is None:
+            state.roles = self._collect_roles()
+        return state.roles
+
+    def _collect_roles(self) -> frozenset[str]:
         names: set[str] = set()
         for result, plugin in self.all_results("keras_inspect_roles"):
             if isinstance(result, str) or not isinstance(result, Iterable):
@@ -251,8 +310,12 @@ class InspectPluginManager(pluggy.PluginManager):
         """
         if strict is None:
             strict = _env_flag(STRICT_PLUGINS_ENV)
+        # Imported here, not at module level: it costs import time and most processes that use
+        # keras-inspect never load the entry points of a second manager.
+        from importlib import metadata
+
         seen: set[str] = set()
-        for dist in importlib.metadata.distributions():
+        for dist in metadata.distributions():
             for entry_point in dist.entry_points:
                 if entry_point.group != ENTRY_POINT_GROUP or entry_point.name in seen:
                     continue
@@ -316,6 +379,30 @@ class InspectPluginManager(pluggy.PluginManager):
                 f"plugin {error.plugin!r} implements a hook keras-inspect does not define: "
                 f"{error}. Hook names start with 'keras_inspect_'."
             ) from error
+
+
+class _State:
+    """Everything cached for one generation of the registrations (replaced, never cleared)."""
+
+    __slots__ = ("classified", "generation", "impls", "roles", "strategies")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.impls: dict[str, list[Any]] = {}
+        # role -> id(layer) -> (weak reference, layer.built, (answer, plugin))
+        self.classified: dict[str, dict[int, tuple[Any, Any, tuple[bool, str | None]]]] = {}
+        self.roles: frozenset[str] | None = None
+        self.strategies: dict[str, Callable[[Any], Iterable[Any]]] | None = None
+
+
+def _forget(cache: dict[int, Any], key: int) -> Callable[[Any], None]:
+    def drop(ref: Any) -> None:
+        # Only drop the entry of the layer that died, not of a new layer that reused its id.
+        entry = cache.get(key)
+        if entry is not None and entry[0] is ref:
+            cache.pop(key, None)
+
+    return drop
 
 
 def _layer_name(layer: Any) -> str:

@@ -106,12 +106,14 @@ def find_layer_with(
             f"search strategy {strategy!r} failed on model {getattr(model, 'name', model)!r}: "
             f"{type(error).__name__}: {error}"
         ) from error
+    # Bound once: the classifier caches answers per layer for this generation of plugins.
+    plays = pm._classifier(role) if role is not None else None
     for layer in iterator:
         if classes is not None and not isinstance(layer, classes):
             continue
         if names is not None and not all(_has(layer, p) for p in names):
             continue
-        if role is not None and not pm.classify(layer, role)[0]:
+        if plays is not None and not plays(layer)[0]:
             continue
         return layer
     criteria = ", ".join(

@@ -42,7 +42,8 @@ def align_to_axes(values: Any, axes: int | Sequence[int], rank: int | None) -> A
     if positive == list(range(rank - len(positive), rank)):
         return values  # already trailing axes: broadcasts as it is
     sizes = list(ops.shape(values))
-    shape = [1] * (rank - 1 - positive[0])
+    # One dimension per axis from the first channel axis to the last axis of the tensor.
+    shape = [1] * (rank - positive[0])
     for axis, size in zip(positive, sizes):
         shape[axis - positive[0]] = size
     return ops.reshape(values, shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 from keras import ops
 
 
@@ -43,18 +44,23 @@ def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1
                 f"(indices shape {tuple(indices.shape)}, tensor shape {tuple(tensor.shape)})."
             )
     size = tensor.shape[axis]
-    if size is not None and _is_concrete(indices):
-        values = ops.convert_to_numpy(indices)
-        if values.size and (values.min() < -size or values.max() >= size):
-            raise ValueError(
-                f"indices must lie in [{-size}, {size - 1}] for axis {axis} of size {size}; "
-                f"received values from {values.min()} to {values.max()}."
-            )
+    if size is not None:
+        if _is_concrete(indices):
+            values = ops.convert_to_numpy(indices)
+            if values.size and (values.min() < -size or values.max() >= size):
+                raise ValueError(
+                    f"indices must lie in [{-size}, {size - 1}] for axis {axis} of size "
+                    f"{size}; received values from {values.min()} to {values.max()}."
+                )
+        # Branch-free, so traced (jit/compiled) indices may be negative too.
         indices = ops.where(indices < 0, indices + size, indices)
     return _gather(tensor, indices, axis, batch_dims)
 
 
 def _is_concrete(x: Any) -> bool:
+    if _torch_compiling():
+        # Reading values back would break torch.compile's graph (data-dependent branch).
+        return False
     try:
         ops.convert_to_numpy(x)
         return True
@@ -74,3 +80,11 @@ def _gather(tensor: Any, indices: Any, axis: int, batch_dims: int) -> Any:
     flat = ops.broadcast_to(flat, [*batch, *middle, count, *tail])
     picked = ops.take_along_axis(tensor, ops.cast(flat, "int32"), axis=axis)
     return ops.reshape(picked, [*batch, *middle, *extra, *tail])
+
+
+def _torch_compiling() -> bool:
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return bool(torch.compiler.is_compiling())

@@ -1,0 +1,170 @@
+"""Reaching layers inside subclassed layers and models (no graph) by intercepting their calls.
+
+A subclassed layer (keras-hub's ``ViTEncoder``, a user's ``Block``) runs its sub-layers from
+Python code, so no graph records their signals. :class:`Intercepted` wraps such an enclosing
+layer: while the enclosing layer runs, the ``call`` of each target sub-layer is replaced, on that
+instance only, by a pass-through that records what it received and returned; the wrapper returns
+the enclosing layer's outputs together with the recorded signals. Tracing the wrapper on symbolic
+inputs gives those signals a place in the new model's graph; at run time the same recording runs
+again (once per trace under ``jit``, every call in eager mode).
+
+The replacement returns exactly what the original returned, so even a concurrent call of the
+user's own model during the capture computes the same values; the lock only keeps two captures
+from interleaving their records, and ``finally`` always restores the layers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import keras
+
+from .errors import EndpointError
+from .preactivation import call_without_activation, is_splittable
+
+_lock = threading.RLock()
+_LINEAR = frozenset({"linear", "identity"})
+
+
+def sublayer(layer: Any, path: Sequence[str]) -> Any:
+    """The sub-layer of ``layer`` at ``path`` (names, one per nesting level)."""
+    current = layer
+    for depth, name in enumerate(path):
+        children = list(current._flatten_layers(include_self=False, recursive=False))
+        match = next((c for c in children if c.name == name), None)
+        if match is None:
+            raise EndpointError(
+                f"No sub-layer named {name!r} in {current.name!r} (path "
+                f"{'/'.join(path[: depth + 1])!r} below {layer.name!r}); it has "
+                f"{', '.join(repr(c.name) for c in children) or 'no sub-layers'}."
+            )
+        current = match
+    return current
+
+
+def _has_fused_activation(layer: Any) -> bool:
+    activation = getattr(layer, "activation", None)
+    return callable(activation) and getattr(activation, "__name__", None) not in _LINEAR
+
+
+def _tensors(structure: Any) -> list[Any]:
+    return [x for x in keras.tree.flatten(structure) if keras.ops.is_tensor(x)]
+
+
+def _recorder(layer: Any, bound: Any, links: frozenset[str], records: list[dict]) -> Any:
+    split = "pre_activation" in links and _has_fused_activation(layer)
+    if split and not is_splittable(layer):
+        raise EndpointError(
+            f"Cannot split the fused activation of {layer.name!r} "
+            f"({type(layer).__name__}): only layers whose call ends with their activation "
+            "(Dense, EinsumDense, convolutions) are supported. Expose its output instead."
+        )
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        record: dict[str, list[Any]] = {"input": _tensors((args, kwargs))}
+        if split:
+            pre = call_without_activation(layer, *args, **kwargs)
+            result = layer.activation(pre)
+            record["pre_activation"] = [pre]
+        else:
+            result = bound(*args, **kwargs)
+            record["pre_activation"] = _tensors(result)
+        record["output"] = _tensors(result)
+        records.append(record)
+        return result
+
+    return call
+
+
+@contextmanager
+def recording(layers: dict[int, tuple[Any, frozenset[str]]]) -> Iterator[dict[int, list[dict]]]:
+    """Record every call of the given layers (``id -> (layer, links)``) inside the block."""
+    records: dict[int, list[dict]] = {key: [] for key in layers}
+    with _lock:
+        installed: list[tuple[Any, bool, Any]] = []
+        try:
+            for key, (layer, links) in layers.items():
+                had_own = "call" in layer.__dict__
+                previous = layer.__dict__.get("call")
+                recorder = _recorder(layer, layer.call, links, records[key])
+                # object.__setattr__: Keras's (and torch's) __setattr__ would track the function.
+                object.__setattr__(layer, "call", recorder)
+                installed.append((layer, had_own, previous))
+            yield records
+        finally:
+            for layer, had_own, previous in reversed(installed):
+                if had_own:
+                    object.__setattr__(layer, "call", previous)
+                else:
+                    object.__delattr__(layer, "call")
+
+
+def _pick(records: list[dict], node: Any, link: str, name: str, owner: str) -> list[Any]:
+    if not records:
+        raise EndpointError(
+            f"Layer {name!r} was not called while {owner!r} ran, so it has no signal to expose."
+        )
+    if node == "last":
+        return records[-1][link]
+    if not -len(records) <= node < len(records):
+        raise EndpointError(
+            f"Layer {name!r} is called {len(records)} time(s) while {owner!r} runs; node "
+            f"{node} is out of range (valid: {-len(records)}..{len(records) - 1} or 'last')."
+        )
+    return records[node][link]
+
+
+@keras.saving.register_keras_serializable(package="keras_inspect")
+class Intercepted(keras.layers.Wrapper):
+    """Runs a layer and also returns signals of its sub-layers: ``(outputs, [signals...])``.
+
+    :param layer: the enclosing layer (subclassed: no graph of its own).
+    :param targets: one dict per wanted signal: ``path`` (names below ``layer``), ``link``
+        (``"input"``, ``"output"`` or ``"pre_activation"``) and ``node`` (which call of the
+        target while ``layer`` runs once: an int or ``"last"``).
+    """
+
+    def __init__(self, layer: Any, targets: Sequence[dict], **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        super().__init__(layer, **kwargs)
+        self.targets = [
+            {"path": list(t["path"]), "link": t["link"], "node": t["node"]} for t in targets
+        ]
+
+    def _target_layers(self) -> dict[int, tuple[Any, frozenset[str]]]:
+        wanted: dict[int, tuple[Any, set[str]]] = {}
+        for target in self.targets:
+            layer = sublayer(self.layer, target["path"])
+            wanted.setdefault(id(layer), (layer, set()))[1].add(target["link"])
+        return {key: (layer, frozenset(links)) for key, (layer, links) in wanted.items()}
+
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        layers = self._target_layers()
+        with recording(layers) as records:
+            result = self.layer(inputs, *args, **kwargs)
+        taps = []
+        for target in self.targets:
+            layer = sublayer(self.layer, target["path"])
+            taps.append(
+                _pick(records[id(layer)], target["node"], target["link"], layer.name, self.layer.name)
+            )
+        return result, taps
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "targets": self.targets}
+
+
+def interceptor(layer: Any, targets: Sequence[dict]) -> Any:
+    """``call(args, kwargs) -> (outputs, signals)`` through one shared :class:`Intercepted`."""
+    for target in targets:
+        sublayer(layer, target["path"])  # fail early, with the available names
+    wrapper = Intercepted(layer, targets, name=f"{layer.name}_intercepted")
+
+    def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
+        result, taps = wrapper(*args, **kwargs)
+        return result, [list(t) if isinstance(t, (list, tuple)) else [t] for t in taps]
+
+    return call

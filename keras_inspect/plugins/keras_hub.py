@@ -1,0 +1,135 @@
+"""keras-hub's own layer types, for keras-inspect (enabled by the ``keras_hub`` entry point).
+
+keras-hub builds its models from stock Keras layers (which the built-in adapters know) plus its
+own: a dozen RMS/"layer norm" variants written from scratch, pooling layers of its multimodal
+models, a masked-LM head whose bias is private, and ``ReversibleEmbedding``, whose reverse call
+turns hidden states into vocabulary logits.
+
+The hooks recognise a keras-hub layer by the classes of its MRO that are defined in a
+``keras_hub`` module, by name, so that this plugin never imports keras-hub itself (loading the
+plugin stays free) and keeps working when keras-hub moves a class between its private modules.
+Without keras-hub installed, the module defines no hook: loading it registers a plugin that does
+nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import keras
+
+from keras_inspect import hookimpl
+from keras_inspect.framework.tensors import align_to_axes, in_compute_dtype, layer_rank
+
+#: Whether keras-hub can be imported here (checked without importing it).
+AVAILABLE = importlib.util.find_spec("keras_hub") is not None
+
+#: keras-hub normalization layers that do not subclass a Keras normalization layer. All of them
+#: divide by a statistic of each input, so none adds a constant unless it has an offset weight.
+NORMALIZATION_CLASSES = frozenset(
+    {
+        "RMSNormalization",  # keras_hub.layers, and the Gemma/Gemma3/Gemma4/SD3 variants
+        "Gemma3nRMSNorm",
+        "EdRecRMSNormalization",
+        "LlamaLayerNorm",
+        "MistralLayerNormalization",
+        "MixtralLayerNormalization",
+        "Phi3LayerNorm",
+        "QwenLayerNorm",
+        "QwenMoeLayerNorm",
+        "Qwen3LayerNorm",
+        "Qwen3MoeLayerNorm",
+        "Qwen3_5LayerNorm",
+        "GptOssLayerNormalization",
+        "T5LayerNorm",
+        "RoformerNorm",
+        "Gemma4VNorm",
+        "QKNorm",
+    }
+)
+
+#: keras-hub layers that reduce a sequence (or an image's patches) to one vector per example.
+POOLING_CLASSES = frozenset(
+    {
+        "MetaCLIP2VisionPooler",  # the class token
+        "Gemma4MeanPooling",
+        "Gemma4VisionAveragePooling",
+        "VideoPrismAttenTokenPoolingLayer",
+    }
+)
+
+#: Heads that produce vocabulary logits themselves.
+LOGITS_CLASSES = frozenset({"MaskedLMHead"})
+
+# Offset weights a normalization variant may carry, in the order they are looked for.
+_OFFSET_NAMES = ("beta", "bias", "offset")
+
+
+def keras_hub_classes(layer: Any) -> frozenset[str]:
+    """Names of the classes in ``type(layer).__mro__`` that keras-hub defines."""
+    return frozenset(
+        cls.__name__
+        for cls in type(layer).__mro__
+        if (cls.__module__ or "").split(".", 1)[0] == "keras_hub"
+    )
+
+
+def _is_reversible_embedding(layer: Any) -> bool:
+    # keras_hub.layers.ReversibleEmbedding subclasses the Keras one since Keras 3.12; older
+    # keras-hub releases define it themselves.
+    core = getattr(keras.layers, "ReversibleEmbedding", None)
+    if core is not None and isinstance(layer, core):
+        return True
+    return "ReversibleEmbedding" in keras_hub_classes(layer)
+
+
+def called_in_reverse(layer: Any) -> bool:
+    """Whether a graph records a call of ``layer`` with ``reverse=True`` (hidden -> logits)."""
+    for node in getattr(layer, "_inbound_nodes", ()):
+        arguments = getattr(node, "arguments", None)
+        kwargs = getattr(arguments, "kwargs", None) or {}
+        if kwargs.get("reverse") is True:
+            return True
+    return False
+
+
+def _offset(layer: Any) -> Any | None:
+    for name in _OFFSET_NAMES:
+        value = getattr(layer, name, None)
+        if isinstance(value, keras.Variable):
+            rank = layer_rank(layer)
+            return align_to_axes(in_compute_dtype(layer, value), -1, rank)
+    return None
+
+
+if AVAILABLE:
+
+    @hookimpl
+    def keras_inspect_classify_layer(layer: Any, role: str) -> bool | None:
+        if role == "logits" and _is_reversible_embedding(layer):
+            # An embedding lookup is not a logits layer; its reverse (tied) projection is.
+            return called_in_reverse(layer)
+        names = keras_hub_classes(layer)
+        if not names:
+            return None
+        if role == "normalization" and names & NORMALIZATION_CLASSES:
+            return True
+        if role == "pooling" and names & POOLING_CLASSES:
+            return True
+        if role == "logits" and names & LOGITS_CLASSES:
+            return True
+        return None
+
+    @hookimpl
+    def keras_inspect_layer_bias(layer: Any) -> Any | None:
+        names = keras_hub_classes(layer)
+        if not names:
+            return None
+        if names & NORMALIZATION_CLASSES:
+            return _offset(layer)
+        if names & LOGITS_CLASSES:
+            # MaskedLMHead keeps its output bias private (``_bias``), added last: x @ W + b.
+            bias = getattr(layer, "_bias", None)
+            return in_compute_dtype(layer, bias) if isinstance(bias, keras.Variable) else None
+        return None

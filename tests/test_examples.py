@@ -1,0 +1,85 @@
+"""Every example runs as a script, writes a valid figure, and passes its quantitative check."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="session")
+def digits_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One weights cache per test run, shared by the xdist workers, so the CNN trains once."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        return tmp_path_factory.mktemp("digits_cache")
+    shared = tmp_path_factory.getbasetemp().parent / f"digits_cache_{run_id}"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+def run_example(script: str, out: Path, cache: Path) -> dict[str, Any]:
+    env = {**os.environ, "KERAS_INSPECT_DIGITS_CACHE": str(cache), "MPLBACKEND": "Agg"}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), str(out)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def above_chance(rate: float, chance: float, n: int) -> bool:
+    """``rate`` exceeds ``chance`` by more than three binomial standard errors."""
+    return rate > chance + 3 * math.sqrt(chance * (1 - chance) / n)
+
+
+def check_cam(metrics: dict[str, Any]) -> None:
+    assert metrics["accuracy"] > 0.9, metrics  # the CNN did learn the digits
+    assert metrics["identity_error"] < TOLERANCE, metrics
+    assert above_chance(metrics["peak_on_ink"], metrics["chance"], 360), metrics
+
+
+def check_gradcam(metrics: dict[str, Any]) -> None:
+    assert metrics["cam_error"] < TOLERANCE, metrics
+    assert above_chance(metrics["peak_on_ink"], metrics["chance"], metrics["n"]), metrics
+
+
+def check_fullgrad(metrics: dict[str, Any]) -> None:
+    assert metrics["completeness_error"] < TOLERANCE, metrics
+
+
+CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "cam.py": check_cam,
+    "gradcam.py": check_gradcam,
+    "fullgrad.py": check_fullgrad,
+}
+
+
+def test_every_example_is_tested() -> None:
+    scripts = {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(CHECKS)
+
+
+@pytest.mark.parametrize("script", sorted(CHECKS))
+def test_example(script: str, tmp_path: Path, digits_cache: Path) -> None:
+    import matplotlib.image
+
+    metrics = run_example(script, tmp_path, digits_cache)
+    figure = Path(metrics["figure"])
+    assert figure.parent == tmp_path and figure.suffix == ".png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(figure)
+    assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 600
+    assert np.ptp(pixels[..., :3]) > 0.5  # not a blank canvas
+    CHECKS[script](metrics)

@@ -1,0 +1,187 @@
+"""summary(model): rows in graph order, the deciding plugins, expose defaults, data and text views."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import keras
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import keras_inspect as ki
+from keras_inspect.summary import LayerRow, ModelSummary, RoleDecision, format_shapes
+
+
+@pytest.fixture(scope="module")
+def nested_model() -> keras.Model:
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    backbone = keras.Model(inputs, x, name="backbone")
+    return keras.Sequential(
+        [keras.Input((16, 16, 3)), backbone, keras.layers.Dense(3, name="head")], name="outer"
+    )
+
+
+@pytest.fixture(scope="module")
+def result(nested_model: keras.Model) -> ModelSummary:
+    return ki.summary(nested_model)
+
+
+def _row(s: ModelSummary, name: str) -> LayerRow:
+    return next(row for row in s.rows if row.name == name)
+
+
+def test_rows_follow_the_graph_walk(nested_model: keras.Model, result: ModelSummary) -> None:
+    assert [row.path for row in result.rows] == [e.path for e in ki.walk(nested_model)]
+    assert [row.type for row in result.rows] == [
+        type(e.layer).__name__ for e in ki.walk(nested_model)
+    ]
+    assert result.model_name == "outer"
+    assert result.model_type == "Sequential"
+
+
+def test_roles_and_biases_agree_with_the_plugin_manager(
+    nested_model: keras.Model, result: ModelSummary
+) -> None:
+    pm = ki.plugin_manager()
+    for entry, row in zip(ki.walk(nested_model), result.rows):
+        for role in result.roles:
+            plays, plugin = pm.classify(entry.layer, role)
+            decided = {d.role: d.plugin for d in row.roles}
+            assert (role in decided) == plays
+            if plays:
+                assert decided[role] == plugin
+        bias, plugin = pm.layer_bias(entry.layer)
+        assert row.has_bias == (bias is not None)
+        assert row.bias_plugin == (plugin if bias is not None else None)
+    assert "normalization" in _row(result, "backbone/bn").role_names
+    assert "pooling" in _row(result, "backbone/gap").role_names
+    assert "logits" in _row(result, "backbone/conv").role_names
+    assert not {"logits", "pooling", "normalization"} & set(_row(result, "backbone/relu").role_names)
+
+
+def test_output_shapes_are_keras_own(nested_model: keras.Model, result: ModelSummary) -> None:
+    backbone = nested_model.get_layer("backbone")
+    for name in ("conv", "bn", "gap"):
+        expected = tuple(backbone.get_layer(name).output.shape)
+        assert _row(result, f"backbone/{name}").output_shapes == (expected,)
+    assert _row(result, "head").output_shapes == (tuple(nested_model.layers[-1].output.shape),)
+
+
+def test_expose_defaults_match_the_searches(
+    nested_model: keras.Model, result: ModelSummary
+) -> None:
+    logits = ki.get_logits_layer(nested_model)
+    pooling = ki.get_global_pooling_layer(nested_model)
+    assert result.defaults.logits == ("head",) and logits.name == "head"
+    assert result.defaults.pooling == ("backbone", pooling.name)
+    gap_input = nested_model.get_layer("backbone").get_layer("gap").input
+    assert result.defaults.feature_map_shapes == (tuple(gap_input.shape),)
+    exposed = ki.expose(nested_model)
+    assert tuple(exposed.outputs[1].shape) == result.defaults.feature_map_shapes[0]
+    assert _row(result, "head").default_for == ("logits",)
+    assert _row(result, "backbone/gap").default_for == ("pooling",)
+
+
+def test_missing_pooling_is_reported_not_raised() -> None:
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2, name="only")])
+    s = ki.summary(model)
+    assert s.defaults.logits == ("only",)
+    assert s.defaults.pooling is None
+    assert "pooling" in s.defaults.pooling_error
+    assert "feature map: none" in str(s)
+
+
+def test_role_filter_keeps_only_that_role(result: ModelSummary, nested_model: keras.Model) -> None:
+    filtered = ki.summary(nested_model, role="normalization")
+    assert [row.name for row in filtered.rows] == [
+        row.name for row in result.rows if "normalization" in row.role_names
+    ]
+    assert filtered.role_filter == "normalization"
+    with pytest.raises(ValueError, match="normalization"):
+        ki.summary(nested_model, role="normalisation")
+
+
+def test_the_deciding_plugin_is_named(nested_model: keras.Model) -> None:
+    class Marker:
+        @ki.hookimpl
+        def keras_inspect_roles(self) -> list[str]:
+            return ["activation"]
+
+        @ki.hookimpl
+        def keras_inspect_classify_layer(self, layer: object, role: str) -> bool | None:
+            if role == "activation" and isinstance(layer, keras.layers.ReLU):
+                return True
+            return None
+
+    pm = ki.new_plugin_manager(entrypoints=False)
+    pm.register(Marker(), name="marker-plugin")
+    s = ki.summary(nested_model, pm=pm)
+    relu = _row(s, "backbone/relu")
+    assert RoleDecision(role="activation", plugin="marker-plugin") in relu.roles
+    assert "activation" not in _row(s, "backbone/conv").role_names
+    assert "activation" in s.roles
+    assert "activation (marker-plugin)" in str(s)
+
+
+def test_to_dict_and_json_are_the_same_data(result: ModelSummary) -> None:
+    data = result.to_dict()
+    assert json.loads(result.to_json()) == data
+    assert [row["path"] for row in data["rows"]] == [list(row.path) for row in result.rows]
+    assert data["defaults"]["logits"] == ["head"]
+    head = data["rows"][-1]
+    assert head["roles"][0]["role"] == "logits"
+    assert set(head) == {
+        "path", "type", "roles", "has_bias", "bias_plugin", "output_shapes", "in_graph",
+        "default_for",
+    }
+
+
+def test_plain_text_lists_every_layer(result: ModelSummary) -> None:
+    text = str(result)
+    assert "\x1b[" not in text
+    for row in result.rows:
+        assert row.name in text
+        assert format_shapes(row.output_shapes) in text
+    buffer = io.StringIO()
+    result.print(buffer)
+    assert buffer.getvalue() == text + "\n"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_the_rich_table(
+    result: ModelSummary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("rich")
+    monkeypatch.setenv("COLUMNS", "250")
+    terminal = _Terminal()
+    result.print(terminal)
+    shown = terminal.getvalue()
+    assert shown != str(result) + "\n"
+    assert "backbone/gap" in shown and "<- pooling input" in shown
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4))
+def test_dense_stacks(widths: list[int]) -> None:
+    layers = [keras.layers.Dense(w, name=f"d{i}") for i, w in enumerate(widths)]
+    model = keras.Sequential([keras.Input((3,)), *layers])
+    s = ki.summary(model)
+    assert [row.name for row in s.rows] == [f"d{i}" for i in range(len(widths))]
+    assert [row.output_shapes for row in s.rows] == [((None, w),) for w in widths]
+    assert all(row.has_bias for row in s.rows)
+    assert s.defaults.logits == (f"d{len(widths) - 1}",)
+
+
+def test_summary_rejects_a_non_model() -> None:
+    with pytest.raises(TypeError, match="Keras model"):
+        ki.summary("resnet50")
