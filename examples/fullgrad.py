@@ -26,7 +26,7 @@ def normalise(maps: np.ndarray) -> np.ndarray:
 
 
 def full_grad(model, images):  # type: ignore[no-untyped-def]
-    """FullGrad maps ``(n, 32, 32)``, each image's explained logit and the sum of its parts."""
+    """FullGrad maps ``(n, 16, 16)``, each image's explained logit and the sum of its parts."""
     logits = model(images)
     classes = ops.argmax(logits, axis=-1)[:, None]
     target = ops.convert_to_numpy(ki.gather_units(logits, classes))[:, 0]

@@ -7,6 +7,11 @@ signals, all through plugins that third parties can extend.
 
 from __future__ import annotations
 
+# First, so that a missing Keras backend is reported with the extra to install.
+from keras_inspect.framework.requirements import MissingDependencyError, import_keras
+
+import_keras()
+
 from keras_inspect.framework.markers import hookimpl, hookspec
 
 from keras_inspect.framework.endpoints import Endpoint
@@ -56,6 +61,7 @@ __all__ = [
     "KerasInspectError",
     "LayerEntry",
     "LayerNotFoundError",
+    "MissingDependencyError",
     "NoMatchingLayerError",
     "PluginError",
     "PluginInfo",

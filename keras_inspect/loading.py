@@ -8,6 +8,7 @@ and turns every failure into one :class:`ModelLoadError` sentence that says what
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,11 @@ DEFAULT_IMAGE_SIZE = 96
 
 # Architectures whose include_top variant only accepts one input size.
 _FIXED_SIZE = {"nasnetlarge": 331, "nasnetmobile": 224}
+
+
+# Keras buries the useful part ("Could not locate class 'X'") after the whole model config.
+_MISSING_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+_REGISTERED_NAME = re.compile(r"'registered_name': '([^']+)'")
 
 
 class ModelLoadError(KerasInspectError):
@@ -129,11 +135,14 @@ def _explain(file: Path, error: Exception) -> ModelLoadError:
             "stored in the file, which safe mode refuses; if you trust the file, load it again "
             "with --unsafe (Python: load_model(path, unsafe=True))."
         )
-    if "Could not locate" in text or "Unknown layer" in text or "not a KerasSaveable" in text:
+    missing = _MISSING_CLASS.search(text)
+    if missing is not None:
+        registered = _REGISTERED_NAME.search(text[missing.end() :])
+        name = registered.group(1) if registered else missing.group(1)
         return ModelLoadError(
-            f"{str(file)!r} uses a layer class that is not importable here: "
-            f"{_first_line(error)} Install (or import) the package that defines it; a "
-            "keras-inspect plugin package usually does."
+            f"{str(file)!r} uses the class {name!r}, which is not importable here; install "
+            "(or import) the package that defines and registers it (a keras-inspect plugin "
+            "package usually does)."
         )
     return ModelLoadError(
         f"Cannot load {str(file)!r}: {type(error).__name__}: {_first_line(error)}"

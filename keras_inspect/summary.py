@@ -17,7 +17,11 @@ import attrs
 
 from keras_inspect.framework.errors import KerasInspectError
 from keras_inspect.framework.graph import LayerEntry, find_layer_entry, require_flavour, walk
-from keras_inspect.framework.manager import InspectPluginManager, plugin_manager
+from keras_inspect.framework.manager import (
+    InspectPluginManager,
+    plugin_manager,
+    using_plugin_manager,
+)
 
 Shape = tuple[Any, ...]
 
@@ -132,7 +136,11 @@ def summary(
         matches).
     :param pm: the plugin manager to ask (default: the current one).
     """
-    pm = pm or plugin_manager()
+    if pm is not None and pm is not plugin_manager():
+        # Searches inside (the expose defaults) ask the current manager: make it this one.
+        with using_plugin_manager(pm):
+            return summary(model, role=role, pm=pm)
+    pm = plugin_manager()
     flavour = require_flavour(model, pm)
     if role is not None:
         pm.check_role(role)
@@ -313,7 +321,8 @@ def _default_lines(s: ModelSummary) -> list[str]:
 
 def _title(s: ModelSummary) -> str:
     where = f", layers playing role {s.role_filter!r}" if s.role_filter else ""
-    return f"Model {s.model_name!r} ({s.model_type}, {s.flavour}): {len(s.rows)} layers{where}"
+    count = f"{len(s.rows)} layer" + ("" if len(s.rows) == 1 else "s")
+    return f"Model {s.model_name!r} ({s.model_type}, {s.flavour}): {count}{where}"
 
 
 def _footnotes(s: ModelSummary) -> list[str]:
@@ -346,10 +355,11 @@ def render_rich(s: ModelSummary) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=_title(s), title_justify="left", header_style="bold")
+    table = Table(title=Text(_title(s)), title_justify="left", header_style="bold")
     for header in _HEADERS:
         table.add_column(header, overflow="fold")
     for row in s.rows:
         style = "bold green" if row.default_for else None
-        table.add_row(*_cells(row), style=style)
+        # Text, not str: a shape list like "[(None, 2), ...]" must not be read as rich markup.
+        table.add_row(*(Text(cell) for cell in _cells(row)), style=style)
     return Group(table, Text("\n".join([*_default_lines(s), *_footnotes(s)])))

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from conftest import images, to_numpy
+from conftest import CHEAP, images, randomize_weights, to_numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -183,9 +183,9 @@ def test_layers_with_biases_exclude(cnn: keras.Model) -> None:
 def test_biases_sum_to_the_model_output_on_a_linear_model() -> None:
     """Completeness: for a linear model, f(0) is made of its biases pushed through the kernels."""
     inputs = keras.Input((4,))
-    hidden = layers.Dense(3, name="hidden", bias_initializer="ones")(inputs)
-    outputs = layers.Dense(2, name="out", bias_initializer="ones")(hidden)
-    model = keras.Model(inputs, outputs)
+    hidden = layers.Dense(3, name="hidden", **CHEAP)(inputs)
+    outputs = layers.Dense(2, name="out", **CHEAP)(hidden)
+    model = randomize_weights(keras.Model(inputs, outputs))
     found, values = keras_inspect.layers_with_biases(model)
     hidden_bias, out_bias = (to_numpy(v) for v in values)
     kernel = to_numpy(model.get_layer("out").kernel)
@@ -219,7 +219,7 @@ def test_expose_nested_signal(nested: keras.Model) -> None:
     logits, feature_map = exposed(x)
     np.testing.assert_allclose(to_numpy(logits), to_numpy(nested(x)), rtol=1e-5, atol=1e-6)
     backbone = nested.get_layer("backbone")
-    expected = keras.Model(backbone.inputs, backbone.get_layer("b_conv2").output)(x)
+    expected = keras.Model(backbone.inputs[0], backbone.get_layer("b_conv2").output)(x)
     np.testing.assert_allclose(to_numpy(feature_map), to_numpy(expected), rtol=1e-5, atol=1e-6)
     # Weights are shared, not copied.
     assert {id(w) for w in exposed.weights} == {id(w) for w in nested.weights}
@@ -238,7 +238,7 @@ def test_endpoints_returns_symbolic_tensors(cnn: keras.Model) -> None:
     tensors = keras_inspect.endpoints(cnn, ["conv1", {"name": "logits", "link": "input"}])
     assert tensors[0] is cnn.get_layer("conv1").output
     assert tensors[1] is cnn.get_layer("gap").output
-    model = keras.Model(cnn.inputs, tensors)
+    model = keras.Model(cnn.inputs[0], tensors)
     assert [tuple(t.shape) for t in model(images())] == [(2, 14, 14, 4), (2, 6)]
 
 
@@ -270,7 +270,7 @@ def _reference_gather(tensor: np.ndarray, indices: np.ndarray, axis: int) -> np.
     return np.take_along_axis(tensor, np.broadcast_to(index, target), axis=axis)
 
 
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(case=gather_cases())
 def test_gather_units_matches_take_along_axis(case: tuple[np.ndarray, np.ndarray, int]) -> None:
     tensor, indices, axis = case
@@ -318,6 +318,18 @@ def test_gather_units_errors(
 ) -> None:
     with pytest.raises(error, match=needle):
         keras_inspect.gather_units(tensor.astype("float32"), indices, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "indices",
+    [object(), "ab", b"x", [[1e300], [0.0]], [[True], [False]], ...],
+    ids=["object", "text", "bytes", "huge-float", "bool", "ellipsis"],
+)
+def test_gather_units_refuses_non_integer_indices_itself(indices: Any) -> None:
+    """The value is checked before a backend sees it, so the error is ours and names it."""
+    with pytest.raises(TypeError, match="indices must be integers") as caught:
+        keras_inspect.gather_units(np.ones((2, 3), "float32"), indices)
+    assert repr(indices)[:20] in str(caught.value)
 
 
 # -- small utilities -----------------------------------------------------------------------

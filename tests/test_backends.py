@@ -16,6 +16,9 @@ Gradients come from each backend's own machinery (``tf.GradientTape``, ``jax.gra
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +31,55 @@ from keras import layers, ops
 import keras_inspect as ki
 
 BACKEND = keras.backend.backend()
+SHAPE = (16, 16, 3)
+# Far from the seed's hard-coded 1e-7, so a fold with the wrong epsilon breaks completeness.
+EPSILON = 0.05
+
+
+def _randomize(model: keras.Model, seed: int) -> keras.Model:
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if "variance" in variable.path:
+            value = rng.uniform(0.2, 2.0, size=shape)
+        else:
+            value = rng.normal(0.0, 0.5, size=shape)
+        variable.assign(value.astype(variable.dtype))
+    return model
+
+
+@pytest.fixture(scope="module")
+def cnn() -> keras.Model:
+    """conv1 (fused relu) -> bn -> conv2 -> relu -> gap -> logits."""
+    inputs = keras.Input(SHAPE)
+    x = layers.Conv2D(4, 3, activation="relu", name="conv1", kernel_initializer="zeros")(inputs)
+    x = layers.BatchNormalization(epsilon=EPSILON, name="bn")(x)
+    x = layers.Conv2D(6, 3, name="conv2", kernel_initializer="zeros")(x)
+    x = layers.Activation("relu", name="relu")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(5, name="logits", kernel_initializer="zeros")(x)
+    return _randomize(keras.Model(inputs, outputs, name="cnn"), seed=1)
+
+
+@pytest.fixture(scope="module")
+def nested() -> keras.Model:
+    """A functional backbone inside a Sequential, pooled and classified outside it."""
+    inputs = keras.Input(SHAPE)
+    x = layers.Conv2D(4, 3, name="b_conv1", kernel_initializer="zeros")(inputs)
+    x = layers.BatchNormalization(epsilon=EPSILON, name="b_bn")(x)
+    x = layers.Activation("relu", name="b_relu")(x)
+    x = layers.Conv2D(6, 3, name="b_conv2", kernel_initializer="zeros")(x)
+    backbone = keras.Model(inputs, x, name="backbone")
+    model = keras.Sequential(
+        [
+            keras.Input(SHAPE),
+            backbone,
+            layers.GlobalAveragePooling2D(name="avg_pool"),
+            layers.Dense(5, name="predictions", kernel_initializer="zeros"),
+        ],
+        name="nested",
+    )
+    return _randomize(model, seed=2)
 
 
 def _native_type() -> type:
@@ -117,7 +169,7 @@ GRADIENTS: dict[str, Gradients] = {
 @pytest.mark.parametrize("fixture", ["cnn", "nested"])
 def test_biases_complete_the_input_gradient(fixture, request) -> None:
     model = request.getfixturevalue(fixture)
-    x = images(3, seed=11)
+    x = images(3, shape=SHAPE, seed=11)
     targets = _targets(to_numpy(model(x, training=False)))
     variables, constants = _bias_variables(model)
     assert any(isinstance(c, _native_type()) for c in constants)
@@ -128,14 +180,25 @@ def test_biases_complete_the_input_gradient(fixture, request) -> None:
         float(np.sum(to_numpy(g) * np.reshape(to_numpy(b), to_numpy(g).shape)))
         for g, b in zip(grad_vars, constants)
     )
-    # The seed's BatchNorm epsilon (1e-7 for 1e-3) shifts the sum by ~7e-5 here: caught.
-    np.testing.assert_allclose(from_input + from_biases, float(to_numpy(score)), rtol=1e-5, atol=1e-5)
+    total = from_input + from_biases
+    np.testing.assert_allclose(total, float(to_numpy(score)), rtol=1e-5, atol=1e-5)
+    # The seed's fold (epsilon 1e-7) would miss by far more than the tolerance.
+    layers_ = ki.layers_with_biases(model, return_biases=False)
+    shift = 0.0
+    for layer, grad in zip(layers_, grad_vars):
+        if isinstance(layer, layers.BatchNormalization):
+            gamma, mean, var = (
+                to_numpy(v) for v in (layer.gamma, layer.moving_mean, layer.moving_variance)
+            )
+            delta = gamma * mean * (1 / np.sqrt(var + layer.epsilon) - 1 / np.sqrt(var + 1e-7))
+            shift += float(np.sum(to_numpy(grad) * delta))
+    assert abs(shift) > 10 * (1e-5 + 1e-5 * abs(float(to_numpy(score))))
 
 
 def test_grad_cam_gradient_at_the_exposed_feature_map(nested) -> None:
     """Differentiate the head after the nested feature map with the backend's autodiff."""
     body, head = ki.split(nested, ki.Endpoint(path=("avg_pool",), link="input"))
-    x = images(2, seed=3)
+    x = images(2, shape=SHAPE, seed=3)
     features = body(x)
     target = 2
     if BACKEND == "tensorflow":
@@ -167,7 +230,7 @@ def test_grad_cam_gradient_at_the_exposed_feature_map(nested) -> None:
 def test_results_are_the_backends_own_tensors(nested) -> None:
     native = _native_type()
     exposed = ki.expose(nested)
-    logits, features = exposed(images(2))
+    logits, features = exposed(images(2, shape=SHAPE))
     assert isinstance(logits, native) and isinstance(features, native)
     assert all(isinstance(b, native) for b in ki.layers_with_biases(nested)[1])
     picked = ki.gather_units(logits, np.array([[0], [4]], "int32"))
@@ -194,7 +257,7 @@ def _explain(exposed: keras.Model, layers_: list[Any]) -> Callable[[Any, Any], A
 def traced_case(cnn):  # type: ignore[no-untyped-def]
     exposed = ki.expose(cnn, arguments="conv2")
     layers_ = ki.layers_with_biases(cnn, return_biases=False)
-    x = images(2, seed=5)
+    x = images(2, shape=SHAPE, seed=5)
     # Negative indices exercise gather_units' branch-free wrap-around under tracing.
     indices = np.array([[-1, 0], [2, -3]], "int32")
     eager = [to_numpy(t) for t in _flat(_explain(exposed, layers_)(x, indices))]
@@ -255,3 +318,88 @@ TRACERS = {
 def test_under_the_backends_tracing_compiler(traced_case) -> None:
     exposed, layers_, x, indices, eager = traced_case
     _assert_same(TRACERS[BACKEND](exposed, layers_, x, indices), eager)
+
+
+# -- optional dependencies -----------------------------------------------------------------------
+
+# Runs first in a fresh interpreter: hides packages from every import finder, so that both
+# `import x` and `importlib.util.find_spec("x")` behave as if `x` were not installed.
+HIDE_PACKAGES = """
+import sys
+
+class Hide:
+    def __init__(self, finder, names):
+        self.finder, self.names = finder, names
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.names:
+            return None
+        find = getattr(self.finder, "find_spec", None)
+        return None if find is None else find(name, path, target)
+
+    def __getattr__(self, attribute):
+        return getattr(self.finder, attribute)
+
+sys.meta_path[:] = [Hide(finder, set(HIDDEN)) for finder in sys.meta_path]
+"""
+
+ONLY_THIS_BACKEND = """
+import keras
+import keras_inspect as ki
+from keras_inspect.adapters.tf_keras_graph import FLAVOUR, require_tf_keras
+
+assert keras.backend.backend() == BACKEND, keras.backend.backend()
+hidden = sorted(m for m in sys.modules if m.split(".")[0] in HIDDEN)
+assert not hidden, hidden
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="out")])
+assert ki.get_logits_layer(model).name == "out"
+assert ki.plugin_manager().flavour(model).name == "keras3"
+assert "tf_keras" not in sys.modules  # asking every flavour did not import it
+for feature in (require_tf_keras, lambda: FLAVOUR.build_model([], [])):
+    try:
+        feature()
+    except ki.MissingDependencyError as error:
+        assert isinstance(error, ImportError) and isinstance(error, ValueError)
+        print("MESSAGE:", error)
+    else:
+        raise AssertionError("a tf_keras feature worked without tf_keras")
+"""
+
+OTHER_BACKENDS = {
+    "tensorflow": ("jax", "jaxlib", "torch", "tf_keras"),
+    "jax": ("tensorflow", "torch", "tf_keras"),
+    "torch": ("tensorflow", "jax", "jaxlib", "tf_keras"),
+}
+
+
+def _run_hidden(code: str, hidden: tuple[str, ...], backend: str) -> subprocess.CompletedProcess:
+    prelude = f"HIDDEN = {hidden!r}\nBACKEND = {backend!r}\n" + HIDE_PACKAGES
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_import_with_only_this_backend_installed() -> None:
+    """Only the running backend is "installed" (the others are checked in their own runs)."""
+    result = _run_hidden(ONLY_THIS_BACKEND, OTHER_BACKENDS[BACKEND], BACKEND)
+    assert result.returncode == 0, result.stderr[-3000:]
+    messages = [line for line in result.stdout.splitlines() if line.startswith("MESSAGE:")]
+    assert len(messages) == 2
+    for message in messages:
+        assert "tf_keras" in message and "pip install 'keras-inspect[tf-keras]'" in message
+
+
+def test_a_missing_backend_is_named_with_its_extra() -> None:
+    missing = "jax" if BACKEND != "jax" else "torch"
+    result = _run_hidden("import keras_inspect\n", (missing, "jaxlib"), missing)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("keras_inspect.framework.requirements.MissingDependencyError:"), last
+    assert f"KERAS_BACKEND={missing!r}" in last
+    assert f"pip install 'keras-inspect[{missing}]'" in last

@@ -99,7 +99,7 @@ def _randomize_batch_norm(layer: Any, channels: int, seed: int) -> None:
         layer.beta.assign(rng.normal(0.0, 1.0, channels))
 
 
-@settings(max_examples=30)
+@settings(max_examples=20)
 @given(config=batch_norm_configs())
 def test_batch_norm_bias_is_its_inference_output_on_zeros(config: dict[str, Any]) -> None:
     layer = layers.BatchNormalization(
@@ -165,7 +165,7 @@ def layer_norm_configs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=20)
+@settings(max_examples=12)
 @given(config=layer_norm_configs())
 def test_layer_norm_bias_is_beta(config: dict[str, Any]) -> None:
     axis = config["axes"][0] if config["single"] else config["axes"]

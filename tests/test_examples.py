@@ -30,7 +30,10 @@ def digits_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_example(script: str, out: Path, cache: Path) -> dict[str, Any]:
-    env = {**os.environ, "KERAS_INSPECT_DIGITS_CACHE": str(cache), "MPLBACKEND": "Agg"}
+    # One thread: pytest -n 2 already keeps both cores busy, and threads fighting over them
+    # (torch) cost more than they bring.
+    env = {**os.environ, "KERAS_INSPECT_DIGITS_CACHE": str(cache), "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / script), str(out)],
         env=env, capture_output=True, text=True, timeout=900,

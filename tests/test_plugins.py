@@ -86,17 +86,15 @@ def test_entry_point_plugin_roles_bias_and_strategy_are_used(
         )
 
         assert test_plugin.STRATEGY in pm.strategies()
-        # Alphabetically "beta_dense" comes first; graph order would give gamma_dense (reverse)
-        # or beta_dense (forward), so compare with the conv too.
-        dense = keras_inspect.find_layer_with(
-            shift_model, klass=layers.Dense, strategy=test_plugin.STRATEGY
-        )
-        assert dense.name == "beta_dense"
+        # Layers with a kernel: zeta_conv first in graph order, gamma_dense last, beta_dense
+        # first by name; only the plugin's strategy picks beta_dense.
         any_kernel = keras_inspect.find_layer_with(
             shift_model, properties=["kernel"], strategy=test_plugin.STRATEGY
         )
         assert any_kernel.name == "beta_dense"
         assert keras_inspect.find_layer_with(shift_model, properties=["kernel"]).name == "gamma_dense"
+        forward = keras_inspect.find_layer_with(shift_model, properties=["kernel"], strategy="forward")
+        assert forward.name == "zeta_conv"
 
 
 def test_without_the_plugin_the_custom_layer_is_unknown(

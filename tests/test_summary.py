@@ -185,3 +185,72 @@ def test_dense_stacks(widths: list[int]) -> None:
 def test_summary_rejects_a_non_model() -> None:
     with pytest.raises(TypeError, match="Keras model"):
         ki.summary("resnet50")
+
+
+def test_the_flavour_comes_from_the_model_flavour_hook(nested_model: keras.Model) -> None:
+    from keras_inspect.adapters.keras3_graph import Keras3Flavour
+
+    class TracingFlavour(Keras3Flavour):
+        name = "traced-keras3"
+
+    asked: list[object] = []
+
+    class FlavourPlugin:
+        @ki.hookimpl
+        def keras_inspect_model_flavour(self, model: object) -> Keras3Flavour | None:
+            asked.append(model)
+            return TracingFlavour() if model is nested_model else None
+
+    pm = ki.new_plugin_manager(entrypoints=False)
+    pm.register(FlavourPlugin(), name="tracing-flavour")
+    s = ki.summary(nested_model, pm=pm)
+    assert s.flavour == "traced-keras3"
+    assert nested_model in asked
+    assert [row.path for row in s.rows] == [e.path for e in ki.walk(nested_model)]
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert ki.summary(other, pm=pm).flavour == "keras3"
+
+
+def test_an_explicit_manager_is_used_for_the_defaults_too(nested_model: keras.Model) -> None:
+    class NoPooling:
+        @ki.hookimpl(tryfirst=True)
+        def keras_inspect_classify_layer(self, layer: object, role: str) -> bool | None:
+            return False if role == "pooling" else None
+
+    pm = ki.new_plugin_manager(entrypoints=False)
+    pm.register(NoPooling(), name="no-pooling")
+    s = ki.summary(nested_model, pm=pm)
+    assert s.defaults.pooling is None and "pooling" in s.defaults.pooling_error
+    assert ki.summary(nested_model).defaults.pooling == ("backbone", "gap")
+
+
+def test_tf_keras_models_are_summarised() -> None:
+    tf_keras = pytest.importorskip("tf_keras")
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input((6, 6, 2)),
+            tf_keras.layers.Conv2D(3, 3, name="conv"),
+            tf_keras.layers.GlobalAveragePooling2D(name="gap"),
+            tf_keras.layers.Dense(2, name="head"),
+        ]
+    )
+    s = ki.summary(model)
+    assert s.flavour != "keras3"
+    assert [row.name for row in s.rows] == ["conv", "gap", "head"]
+    assert _row(s, "conv").output_shapes == (tuple(model.get_layer("conv").output.shape),)
+    assert s.defaults.logits == ("head",) and s.defaults.pooling == ("gap",)
+    assert s.defaults.feature_map_shapes == ((None, 4, 4, 3),)
+
+
+def test_multi_output_shapes_are_not_rich_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("rich")
+    monkeypatch.setenv("COLUMNS", "250")
+    inputs = keras.Input((4,))
+    a, b = keras.layers.Lambda(lambda x: [x * 1.0, x[:, :2]], name="split")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(2, name="d")(a), b])
+    s = ki.summary(model)
+    assert _row(s, "split").output_shapes == ((None, 4), (None, 2))
+    terminal = _Terminal()
+    s.print(terminal)
+    assert "[(None, 4), (None, 2)]" in terminal.getvalue()
+    assert "[(None, 4), (None, 2)]" in str(s)

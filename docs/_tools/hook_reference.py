@@ -7,29 +7,69 @@ imports :func:`render` to check that every hook is documented. No network, no Mk
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 MARKER = "<!-- hook-reference -->"
+HOOKSPECS = Path(__file__).resolve().parents[2] / "keras_inspect" / "framework" / "hookspecs.py"
 
 _ROLE = re.compile(r":(?:func|class|data|meth|attr|mod):`~?([^`]+)`")
 _LITERAL = re.compile(r"``([^`]+)``")
 _FIELD = re.compile(r"^:(param (\w+)|return|raises?(?: (\w+))?):\s*(.*)$")
 
 
-def hookspecs() -> list[tuple[str, Any, dict[str, Any]]]:
-    """``(name, function, spec options)`` of every hook, in source order."""
-    from keras_inspect.framework import hookspecs as module
-    from keras_inspect.framework.markers import PROJECT_NAME
+class HookDoc(NamedTuple):
+    name: str
+    signature: str
+    docstring: str
+    firstresult: bool
 
+
+def hookspecs(path: Path = HOOKSPECS) -> list[HookDoc]:
+    """Every hook specification of ``path``, in source order.
+
+    The module is parsed, not imported: building the docs must not import Keras and a backend.
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
     found = []
-    for name, function in vars(module).items():
-        options = getattr(function, f"{PROJECT_NAME}_spec", None)
-        if name.startswith("keras_inspect_") and options is not None:
-            found.append((name, function, dict(options)))
-    found.sort(key=lambda item: inspect.getsourcelines(item[1])[1])
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or not node.name.startswith("keras_inspect_"):
+            continue
+        spec = next((d for d in node.decorator_list if _is_hookspec(d)), None)
+        if spec is None:
+            continue
+        firstresult = isinstance(spec, ast.Call) and any(
+            k.arg == "firstresult" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in spec.keywords
+        )
+        found.append(
+            HookDoc(
+                name=node.name,
+                signature=_signature(node),
+                docstring=ast.get_docstring(node) or "",
+                firstresult=firstresult,
+            )
+        )
     return found
+
+
+def _is_hookspec(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Name) and target.id == "hookspec"
+
+
+def _signature(node: ast.FunctionDef) -> str:
+    params = [
+        arg.arg if arg.annotation is None else f"{arg.arg}: {ast.unparse(arg.annotation)}"
+        for arg in node.args.args
+    ]
+    text = f"({', '.join(params)})"
+    if node.returns is not None:
+        text += f" -> {ast.unparse(node.returns)}"
+    return text
 
 
 def _markdown(text: str) -> str:
@@ -38,13 +78,21 @@ def _markdown(text: str) -> str:
 
 
 def _docstring_to_markdown(doc: str) -> str:
-    """Paragraphs stay paragraphs; ``:param x:``/``:return:`` fields become a definition list."""
-    lines = inspect.cleandoc(doc).splitlines()
+    """Paragraphs stay paragraphs; ``:param x:``/``:return:`` fields become a bullet list."""
     body: list[str] = []
     fields: list[tuple[str, list[str]]] = []
-    for line in lines:
+
+    def flush() -> None:
+        if fields:
+            body.extend(f"- **{label}**: {' '.join(parts)}" for label, parts in fields)
+            body.append("")
+            fields.clear()
+
+    for line in inspect.cleandoc(doc).splitlines():
         match = _FIELD.match(line.strip())
         if match:
+            if not fields and body and body[-1].strip():
+                body.append("")
             kind, param, raised, text = match.groups()
             if param:
                 label = f"`{param}`"
@@ -53,56 +101,29 @@ def _docstring_to_markdown(doc: str) -> str:
             else:
                 label = "Returns"
             fields.append((label, [text]))
-        elif fields and line.startswith("    ") and line.strip():
+        elif fields and line.startswith(" ") and line.strip():
             fields[-1][1].append(line.strip())
-        elif fields and not line.strip():
-            body.append("")
-            fields_done = _fields(fields)
-            body[-1:-1] = fields_done
-            fields = []
         else:
+            flush()
             body.append(line)
-    if fields:
-        body.extend(["", *_fields(fields)])
+    flush()
     return _markdown("\n".join(body).strip())
-
-
-def _fields(fields: list[tuple[str, list[str]]]) -> list[str]:
-    return [f"- **{label}**: {' '.join(parts)}" for label, parts in fields] + [""]
-
-
-def _annotation(value: Any) -> str:
-    # Annotations are strings here (the module uses postponed evaluation); show them unquoted.
-    return value if isinstance(value, str) else inspect.formatannotation(value)
-
-
-def _signature(function: Any) -> str:
-    signature = inspect.signature(function)
-    params = [
-        p.name if p.annotation is inspect.Parameter.empty else f"{p.name}: {_annotation(p.annotation)}"
-        for p in signature.parameters.values()
-    ]
-    text = f"({', '.join(params)})"
-    if signature.return_annotation is not inspect.Signature.empty:
-        text += f" -> {_annotation(signature.return_annotation)}"
-    return text
 
 
 def render() -> str:
     """The Markdown of the hook reference: one section per hook."""
     out = []
-    for name, function, options in hookspecs():
-        signature = _signature(function)
+    for hook in hookspecs():
         kind = (
             "first result: calling stops at the first plugin that returns a value other than "
             "`None`"
-            if options.get("firstresult")
+            if hook.firstresult
             else "collecting: every plugin is called and the results are merged"
         )
-        out.append(f"## `{name}`\n")
-        out.append(f"```python\n@hookimpl\ndef {name}{signature}: ...\n```\n")
+        out.append(f"## `{hook.name}`\n")
+        out.append(f"```python\n@hookimpl\ndef {hook.name}{hook.signature}: ...\n```\n")
         out.append(f"*Calling convention: {kind}.*\n")
-        out.append(_docstring_to_markdown(function.__doc__ or "") + "\n")
+        out.append(_docstring_to_markdown(hook.docstring) + "\n")
     return "\n".join(out)
 
 

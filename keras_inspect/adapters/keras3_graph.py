@@ -173,6 +173,8 @@ class Keras3Flavour:
         return tensors
 
     def activation_of(self, layer: Any) -> Any | None:
+        if isinstance(layer, keras.layers.Activation):
+            return None  # the activation is the layer itself, not fused into it
         activation = getattr(layer, "activation", None)
         if activation is None or not callable(activation):
             return None

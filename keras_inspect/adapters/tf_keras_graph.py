@@ -15,33 +15,24 @@ from __future__ import annotations
 
 import importlib
 import sys
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keras_inspect import hookimpl
-from keras_inspect.framework.errors import EndpointError, KerasInspectError
+from keras_inspect.framework.errors import EndpointError
 from keras_inspect.framework.flavour import Substitute
+from keras_inspect.framework.requirements import MissingDependencyError, require  # noqa: F401
 
 MODULE_PREFIX = "tf_keras"
 _LINEAR_NAMES = frozenset({"linear", "identity", None})
-# type -> whether it comes from tf_keras; types are few and immortal enough to keep.
-_tf_keras_types: dict[type, bool] = {}
-
-
-class MissingDependencyError(KerasInspectError, ImportError):
-    """An optional dependency that a feature needs is not installed."""
+# type -> whether it comes from tf_keras (weak: classes made at run time may go away).
+_tf_keras_types: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 
 def require_tf_keras() -> Any:
-    """The ``tf_keras`` module, or an error saying which extra to install."""
-    try:
-        return importlib.import_module("tf_keras")
-    except ImportError as error:
-        raise MissingDependencyError(
-            "This feature needs Keras 2 (the 'tf_keras' package), which is not installed: "
-            "install it with `pip install 'keras-inspect[tf-keras]'` (it brings TensorFlow). "
-            f"Import failed with: {error}"
-        ) from None
+    """The ``tf_keras`` module, or a :class:`MissingDependencyError` naming the extra."""
+    return require("tf_keras", "tf-keras", "Reading Keras 2 (tf_keras) models")
 
 
 def _tf() -> Any:

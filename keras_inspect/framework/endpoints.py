@@ -53,7 +53,10 @@ class Endpoint:
     :ivar link: ``"output"`` (default), ``"input"``, or ``"pre_activation"`` (the output before
         a fused activation; equal to ``"output"`` for layers without one).
     :ivar node: which call of the layer inside this model: an index (0 = first call, negative
-        counts from the end) or ``"last"``.
+        counts from the end) or ``"last"`` (the last call recorded in the graph that holds the
+        layer, never a call made by another model built later). For a layer inside a subclassed
+        layer (no graph), calls are counted during one call of that enclosing layer. A nested
+        model called several times exposes the signals of its last call.
     :ivar index: for a signal made of several tensors (a multi-input layer's input), keep only
         this one; ``None`` keeps them all, flattened in order.
     """
@@ -210,9 +213,9 @@ def locate(model: Any, endpoint: Endpoint) -> Located:
     if not entry.in_graph:
         raise EndpointError(
             f"Layer {entry.name!r} lives inside {_container_name(entry)!r}, a subclassed "
-            "layer or model without a functional graph, so its signals cannot be reached by "
-            "graph surgery. Expose the enclosing layer instead, or rebuild that part of the "
-            "model functionally."
+            "layer or model without a functional graph, so it has no node of its own. "
+            "expose() reaches it by intercepting its call; to locate a node, use the "
+            "enclosing layer instead."
         )
     calls = flavour.calls(entry.layer, entry.container)
     if not calls:

@@ -36,8 +36,15 @@ _augmented_lock = threading.Lock()
 _augmented: weakref.WeakKeyDictionary[Any, dict[tuple, Any]] = weakref.WeakKeyDictionary()
 
 
-def connected_tensors(model: Any, endpoints: Sequence[Endpoint]) -> list[Any]:
-    """Symbolic tensors of ``endpoints`` connected to ``model``'s own inputs, flattened in order."""
+def connected_tensors(
+    model: Any, endpoints: Sequence[Endpoint], *, signals_only: bool = False
+) -> list[Any]:
+    """Symbolic tensors of ``endpoints`` connected to ``model``'s own inputs, flattened in order.
+
+    With ``signals_only`` the tensors are meant to be the only outputs of a new model (the body
+    of :func:`~keras_inspect.split`): nested models then compute only what the signals need,
+    and nothing downstream of a signal is called again.
+    """
     flavour = require_flavour(model)
     if not flavour.has_graph(model):
         raise EndpointError(
@@ -46,12 +53,12 @@ def connected_tensors(model: Any, endpoints: Sequence[Endpoint]) -> list[Any]:
             "model = keras.Sequential([keras.Input(shape), ...])."
         )
     requests = [_Request(endpoint, endpoint.path) for endpoint in endpoints]
-    groups, _ = _taps(model, model, flavour, requests)
+    groups, _ = _taps(model, model, flavour, requests, signals_only)
     return [t for group in groups for t in group]
 
 
 def _taps(
-    top: Any, container: Any, flavour: Any, requests: list[_Request]
+    top: Any, container: Any, flavour: Any, requests: list[_Request], signals_only: bool = False
 ) -> tuple[list[list[Any]], dict[int, Any]]:
     """For each request, its tensors in ``container``'s graph (connected to its inputs).
 
@@ -73,10 +80,16 @@ def _taps(
         child = children[child_name]
         sub_requests = [_Request(requests[p].endpoint, requests[p].rest[1:]) for p in positions]
         if flavour.has_graph(child):
-            call = _nested_call(top, child, flavour, sub_requests)
+            call = _nested_call(top, child, flavour, sub_requests, signals_only)
         else:
             call = _intercepted_call(child, flavour, sub_requests)
-        substitutes[id(child)] = _collecting(call, collected.setdefault(id(child), []))
+        sink = collected.setdefault(id(child), [])
+        if signals_only:
+            for node in flavour.calls(child, container):
+                keep = flavour.call_tensors(node, "output")
+                substitutes[id(node)] = _collecting(call, sink, keep)
+        else:
+            substitutes[id(child)] = _collecting(call, sink)
         for offset, position in enumerate(positions):
             pending[position] = (id(child), offset)
 
@@ -92,7 +105,8 @@ def _taps(
             if key not in substitutes:
                 tag = _call_tag(flavour, layer, container, item.call)
                 call = _split_call(flavour, layer, item.entry.name, tag)
-                substitutes[key] = _collecting(call, collected.setdefault(key, []))
+                keep = flavour.call_tensors(item.call, "output") if signals_only else None
+                substitutes[key] = _collecting(call, collected.setdefault(key, []), keep)
             pending[position] = (key, 0)
 
     mapping = flavour.retrace(container, flavour.inputs(container), substitutes) if substitutes else {}
@@ -111,13 +125,17 @@ def _taps(
     return [r if r is not None else [] for r in results], mapping
 
 
-def _collecting(call: Any, sink: list) -> Any:
-    """A substitute: computes the node with ``call`` and keeps its signals (last call wins)."""
+def _collecting(call: Any, sink: list, keep: list[Any] | None = None) -> Any:
+    """A substitute: computes the node with ``call`` and keeps its signals (last call wins).
+
+    With ``keep`` (the node's original outputs) the node's outputs are left as they were, so
+    nothing downstream is called again.
+    """
 
     def substitute(args: tuple, kwargs: dict) -> Any:
         outputs, signals = call(args, kwargs)
         sink.append(signals)
-        return outputs
+        return outputs if keep is None else list(keep)
 
     return substitute
 
@@ -154,9 +172,11 @@ def _split_call(flavour: Any, layer: Any, name: str, tag: str) -> Any:
     return call
 
 
-def _nested_call(top: Any, child: Any, flavour: Any, requests: list[_Request]) -> Any:
-    sub_model, sizes = _augmented_model(top, child, flavour, requests)
-    n_outputs = len(flavour.outputs(child))
+def _nested_call(
+    top: Any, child: Any, flavour: Any, requests: list[_Request], signals_only: bool
+) -> Any:
+    sub_model, sizes = _augmented_model(top, child, flavour, requests, signals_only)
+    n_outputs = 0 if signals_only else len(flavour.outputs(child))
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
         flat = flavour.outputs_of_call(flavour.call_model(sub_model, args, kwargs))
@@ -164,7 +184,7 @@ def _nested_call(top: Any, child: Any, flavour: Any, requests: list[_Request]) -
         for size in sizes:
             taps.append(flat[start : start + size])
             start += size
-        return flavour.pack_outputs(child, flat[:n_outputs]), taps
+        return (None if signals_only else flavour.pack_outputs(child, flat[:n_outputs])), taps
 
     return call
 
@@ -194,18 +214,19 @@ def _intercepted_call(child: Any, flavour: Any, requests: list[_Request]) -> Any
 
 
 def _augmented_model(
-    top: Any, child: Any, flavour: Any, requests: list[_Request]
+    top: Any, child: Any, flavour: Any, requests: list[_Request], signals_only: bool
 ) -> tuple[Any, list[int]]:
-    """A flat model over ``child``'s own graph returning its outputs, then the wanted signals."""
-    key = tuple((r.rest, r.endpoint) for r in requests)
+    """A flat model over ``child``'s own graph returning its outputs (unless
+    ``signals_only``), then the wanted signals."""
+    key = (signals_only, *((r.rest, r.endpoint) for r in requests))
     with _augmented_lock:
         per_child = _augmented.setdefault(child, {})
         cached = per_child.get(key)
     if cached is not None:
         return cached
-    groups, mapping = _taps(top, child, flavour, requests)
+    groups, mapping = _taps(top, child, flavour, requests, signals_only)
     sizes = [len(g) for g in groups]
-    own = [mapping.get(id(t), t) for t in flavour.outputs(child)]
+    own = [] if signals_only else [mapping.get(id(t), t) for t in flavour.outputs(child)]
     outputs = [*own, *(t for g in groups for t in g)]
     sub_model = flavour.build_model(flavour.input_structure(child), outputs)
     with _augmented_lock:
@@ -219,17 +240,19 @@ _connected: weakref.WeakKeyDictionary[Any, dict[tuple, tuple[Any, list[Any]]]] =
 )
 
 
-def cached_connected_tensors(model: Any, endpoints: Sequence[Endpoint]) -> list[Any]:
+def cached_connected_tensors(
+    model: Any, endpoints: Sequence[Endpoint], *, signals_only: bool = False
+) -> list[Any]:
     """:func:`connected_tensors`, remembered per model so repeated calls add no new nodes."""
     from .graph import walk
 
     signature = tuple(id(e.layer) for e in walk(model))
-    key = tuple(endpoints)
+    key = (signals_only, *endpoints)
     with _connected_lock:
         cached = _connected.get(model, {}).get(key)
     if cached is not None and cached[0] == signature:
         return list(cached[1])
-    tensors = connected_tensors(model, endpoints)
+    tensors = connected_tensors(model, endpoints, signals_only=signals_only)
     with _connected_lock:
         _connected.setdefault(model, {})[key] = (signature, tensors)
     return list(tensors)

@@ -46,6 +46,8 @@ def sublayer(layer: Any, path: Sequence[str]) -> Any:
 
 
 def _has_fused_activation(layer: Any) -> bool:
+    if isinstance(layer, keras.layers.Activation):
+        return False
     activation = getattr(layer, "activation", None)
     return callable(activation) and getattr(activation, "__name__", None) not in _LINEAR
 

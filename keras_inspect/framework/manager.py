@@ -30,6 +30,11 @@ STRICT_PLUGINS_ENV = "KERAS_INSPECT_STRICT_PLUGINS"
 REGISTRY_PLUGIN_NAME = "keras_inspect.registry"
 
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# What the framework calls on a flavour adapter (keras_inspect.framework.flavour.ModelFlavour).
+FLAVOUR_METHODS = (
+    "is_layer", "has_graph", "children", "calls", "call_tensors", "tensor_origin", "inputs",
+    "outputs", "build_model",
+)  # fmt: skip
 
 
 def _env_flag(name: str) -> bool:
@@ -252,7 +257,19 @@ class InspectPluginManager(pluggy.PluginManager):
 
     def flavour(self, model: Any) -> Any | None:
         """The flavour adapter that reads ``model``'s graph, or ``None`` if none handles it."""
-        result, _plugin = self.first_result("keras_inspect_model_flavour", model=model)
+        state = self._state
+        result, plugin = self._first_result(state, "keras_inspect_model_flavour", {"model": model})
+        if result is None or id(result) in state.flavours:
+            return result
+        missing = [name for name in FLAVOUR_METHODS if not callable(getattr(result, name, None))]
+        if missing:
+            raise PluginError(
+                f"plugin {plugin!r} returned {_short(result)} of type {type(result).__name__} "
+                f"from keras_inspect_model_flavour for model {_layer_name(model)!r}; expected a "
+                f"flavour adapter (see keras_inspect.framework.flavour.ModelFlavour), which "
+                f"needs the method(s) {', '.join(missing)}."
+            )
+        state.flavours[id(result)] = result
         return result
 
     def check_role(self, role: Any) -> str:
@@ -384,7 +401,7 @@ class InspectPluginManager(pluggy.PluginManager):
 class _State:
     """Everything cached for one generation of the registrations (replaced, never cleared)."""
 
-    __slots__ = ("classified", "generation", "impls", "roles", "strategies")
+    __slots__ = ("classified", "flavours", "generation", "impls", "roles", "strategies")
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
@@ -393,6 +410,8 @@ class _State:
         self.classified: dict[str, dict[int, tuple[Any, Any, tuple[bool, str | None]]]] = {}
         self.roles: frozenset[str] | None = None
         self.strategies: dict[str, Callable[[Any], Iterable[Any]]] | None = None
+        # id -> flavour adapter already checked to have every method the framework calls.
+        self.flavours: dict[int, Any] = {}
 
 
 def _forget(cache: dict[int, Any], key: int) -> Callable[[Any], None]:

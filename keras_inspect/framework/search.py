@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .errors import NoMatchingLayerError, did_you_mean
@@ -108,7 +108,7 @@ def find_layer_with(
         ) from error
     # Bound once: the classifier caches answers per layer for this generation of plugins.
     plays = pm._classifier(role) if role is not None else None
-    for layer in iterator:
+    for layer in _guarded(iterator, strategy, model):
         if classes is not None and not isinstance(layer, classes):
             continue
         if names is not None and not all(_has(layer, p) for p in names):
@@ -126,6 +126,21 @@ def find_layer_with(
         f"(searched with strategy {strategy!r}). Pass the layer's name explicitly, or register "
         "its type with keras_inspect.register_layer(..., roles=...)."
     )
+
+
+def _guarded(iterator: Iterator[Any], strategy: str, model: Any) -> Iterator[Any]:
+    """The strategy's layers; an error raised while producing them names the strategy."""
+    while True:
+        try:
+            layer = next(iterator)
+        except StopIteration:
+            return
+        except Exception as error:
+            raise ValueError(
+                f"search strategy {strategy!r} failed on model "
+                f"{getattr(model, 'name', model)!r}: {type(error).__name__}: {error}"
+            ) from error
+        yield layer
 
 
 def get_logits_layer(model: Any, name: Any = None) -> Any:

@@ -64,7 +64,7 @@ def _one_or_list(tensors: list[Any]) -> Any:
 
 
 def _build(model: Any, flavour: Any, endpoint: Endpoint) -> tuple:
-    signal = cached_connected_tensors(model, [endpoint])
+    signal = cached_connected_tensors(model, [endpoint], signals_only=True)
     new_input = _optional(flavour, "new_input")
     new_inputs = [new_input(t) for t in signal]
     outputs = _head_outputs(model, model, flavour, endpoint.path, endpoint, new_inputs)

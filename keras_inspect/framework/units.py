@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -19,9 +20,7 @@ def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1
     if indices is None:
         return tensor
     tensor = ops.convert_to_tensor(tensor)
-    indices = ops.convert_to_tensor(indices)
-    if "int" not in str(indices.dtype):
-        raise TypeError(f"indices must be integers; received dtype {indices.dtype}.")
+    indices = _integer_indices(indices)
     rank, index_rank = len(tensor.shape), len(indices.shape)
     if rank == 0:
         raise ValueError("gather_units needs a tensor of rank >= 1; received a scalar.")
@@ -55,6 +54,38 @@ def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1
         # Branch-free, so traced (jit/compiled) indices may be negative too.
         indices = ops.where(indices < 0, indices + size, indices)
     return _gather(tensor, indices, axis, batch_dims)
+
+
+def _integer_indices(indices: Any) -> Any:
+    """``indices`` as an integer tensor; ``TypeError`` naming the value otherwise.
+
+    Python and NumPy values are checked with NumPy before any backend sees them, so a value a
+    backend cannot convert (text, objects, floats too large for float32) gets this library's
+    error rather than the backend's.
+    """
+    dtype = getattr(indices, "dtype", None)
+    if dtype is None or isinstance(indices, np.ndarray):
+        try:
+            array = np.asarray(indices)
+        except Exception as error:
+            raise TypeError(
+                f"indices must be integers (an int array or tensor); received {_short(indices)} "
+                f"of type {type(indices).__name__}, which is not an array ({error})."
+            ) from error
+        if array.dtype.kind not in "iu":
+            raise TypeError(
+                f"indices must be integers; received {_short(indices)} of dtype {array.dtype}."
+            )
+        return ops.convert_to_tensor(array)
+    name = keras.backend.standardize_dtype(dtype)
+    if "int" not in name:
+        raise TypeError(f"indices must be integers; received a tensor of dtype {name}.")
+    return ops.convert_to_tensor(indices)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_concrete(x: Any) -> bool:

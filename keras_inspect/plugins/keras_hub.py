@@ -14,6 +14,7 @@ nothing.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from typing import Any
 
@@ -68,10 +69,16 @@ _OFFSET_NAMES = ("beta", "bias", "offset")
 
 def keras_hub_classes(layer: Any) -> frozenset[str]:
     """Names of the classes in ``type(layer).__mro__`` that keras-hub defines."""
+    return _classes_of(type(layer))
+
+
+@functools.lru_cache(maxsize=1024)
+def _classes_of(layer_type: type) -> frozenset[str]:
+    # Asked for every layer and role of every search: resolved once per class.
     return frozenset(
         cls.__name__
-        for cls in type(layer).__mro__
-        if (cls.__module__ or "").split(".", 1)[0] == "keras_hub"
+        for cls in layer_type.__mro__
+        if (getattr(cls, "__module__", None) or "").split(".", 1)[0] == "keras_hub"
     )
 
 

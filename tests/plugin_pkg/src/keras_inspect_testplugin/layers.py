@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_inspect_testplugin")

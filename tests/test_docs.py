@@ -1,0 +1,154 @@
+"""The documentation: every hook documented and tested, samples run, the site builds strictly."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import keras_inspect as ki
+
+# The example plugin package must be installed for the plugin tutorial's samples.
+from test_plugin_package import installed  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+TESTS = ROOT / "tests"
+PAGES = sorted(DOCS.glob("*.md"))
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+NOT_TESTED = "# not-tested"
+FILE_MARK = re.compile(r"^# file: (\S+)\n")
+EXAMPLE_PACKAGE = ROOT / "examples" / "plugin-package"
+
+
+def _load_reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "_hook_reference", DOCS / "_tools" / "hook_reference.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = _load_reference()
+HOOKS = [hook.name for hook in reference.hookspecs()]
+
+
+def _blocks(page: Path) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in FENCE.finditer(page.read_text())]
+
+
+def test_the_hook_list_is_the_hookspec_module() -> None:
+    # The generator parses the module's source; the plugin manager imports it: same hooks.
+    from keras_inspect.framework import hookspecs
+
+    declared = {name for name in vars(hookspecs) if name.startswith("keras_inspect_")}
+    assert set(HOOKS) == declared and len(HOOKS) >= 5
+    assert set(HOOKS) == {name for name in vars(ki.plugin_manager().hook) if name.startswith("keras_inspect_")}
+    for hook in reference.hookspecs():
+        options = getattr(getattr(hookspecs, hook.name), "keras_inspect_spec")
+        assert hook.firstresult == bool(options.get("firstresult"))
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook: str) -> None:
+    from keras_inspect.framework import hookspecs
+
+    rendered = reference.render()
+    section = rendered.split(f"## `{hook}`", 1)
+    assert len(section) == 2, f"{hook} has no section in the generated reference"
+    body = section[1].split("\n## ", 1)[0]
+    first_sentence = getattr(hookspecs, hook).__doc__.strip().splitlines()[0]
+    assert reference._markdown(first_sentence) in body
+    assert "Calling convention" in body
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook: str) -> None:
+    users = [
+        path.name
+        for path in TESTS.glob("test_*.py")
+        if path.name != Path(__file__).name and hook in path.read_text()
+    ]
+    assert users, f"no test module mentions {hook}"
+
+
+def test_the_reference_page_has_the_marker() -> None:
+    assert reference.MARKER in (DOCS / "hooks.md").read_text()
+
+
+def test_rendering_replaces_only_the_marker() -> None:
+    page = "# Title\n\n" + reference.MARKER + "\n"
+    out = reference.on_page_markdown(page, None, None, None)
+    assert out.startswith("# Title\n\n## `keras_inspect_")
+    assert reference.on_page_markdown("no marker", None, None, None) == "no marker"
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Samples register plugins and save files: give them their own manager and directory.
+    monkeypatch.chdir(tmp_path)
+    with ki.using_plugin_manager(ki.new_plugin_manager()):
+        yield
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_python_samples_run(page: Path, isolated: None, installed: ModuleType) -> None:  # noqa: F811
+    samples = [
+        code
+        for language, code in _blocks(page)
+        if language == "python" and NOT_TESTED not in code and not FILE_MARK.match(code)
+    ]
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    for number, code in enumerate(samples, 1):
+        try:
+            exec(compile(code, f"{page.name}[sample {number}]", "exec"), namespace)
+        except Exception as error:
+            raise AssertionError(
+                f"sample {number} of {page.name} failed: {type(error).__name__}: {error}\n{code}"
+            ) from error
+
+
+def test_file_excerpts_match_the_example_package() -> None:
+    excerpts = 0
+    for page in PAGES:
+        for _language, code in _blocks(page):
+            match = FILE_MARK.match(code)
+            if not match:
+                continue
+            excerpts += 1
+            source = (EXAMPLE_PACKAGE / match.group(1)).read_text()
+            body = code[match.end() :]
+            assert body.strip() in source, f"{page.name}: excerpt of {match.group(1)} is stale"
+    assert excerpts >= 3
+
+
+def test_every_page_is_in_the_nav() -> None:
+    config = (ROOT / "mkdocs.yml").read_text()
+    for page in PAGES:
+        assert f": {page.name}" in config, f"{page.name} is not in mkdocs.yml's nav"
+
+
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    built = (tmp_path / "hooks" / "index.html").read_text()
+    for hook in HOOKS:
+        assert hook in built
+    assert reference.MARKER not in built

@@ -1,0 +1,138 @@
+"""No harm to the user's model: every public call leaves it exactly as it was.
+
+Over a part of the keras.applications zoo (small inputs) and a nested model, the config, the
+weights (values and variable objects), the predictions, the ``trainable`` flags and a save/load
+round trip are compared before and after each public call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from conftest import build_nested, images, to_numpy
+
+import keras_inspect
+from keras_inspect import KerasInspectError
+
+SHAPE = (32, 32, 3)
+
+
+def _mobilenet_v2() -> keras.Model:
+    return keras.applications.MobileNetV2(alpha=0.35, input_shape=SHAPE, weights=None, classes=5)
+
+
+def _mobilenet_v3_small() -> keras.Model:
+    return keras.applications.MobileNetV3Small(
+        input_shape=SHAPE, weights=None, classes=5, minimalistic=True,
+        include_preprocessing=False,
+    )  # fmt: skip
+
+
+def _nested() -> keras.Model:
+    return build_nested()
+
+
+# Eager predictions after every call dominate the run time, so the zoo part is kept to one
+# application per backend run (MobileNetV2 is checked too when KERAS_INSPECT_FULL_ZOO is set).
+ZOO: dict[str, Callable[[], keras.Model]] = {
+    "MobileNetV3Small": _mobilenet_v3_small,
+    "nested": _nested,
+}
+if os.environ.get("KERAS_INSPECT_FULL_ZOO"):
+    ZOO["MobileNetV2"] = _mobilenet_v2
+
+
+class Snapshot:
+    """Everything about a model that a call must not change."""
+
+    def __init__(self, model: keras.Model, x: np.ndarray) -> None:
+        self.config = json.dumps(model.get_config(), sort_keys=True, default=repr)
+        self.variables = [id(v) for v in model.weights]
+        self.values = [to_numpy(v).copy() for v in model.weights]
+        self.trainable = [(layer.name, layer.trainable) for layer in _all_layers(model)]
+        self.model_trainable = model.trainable
+        self.names = [layer.name for layer in model.layers]
+        self.outputs = [id(t) for t in model.outputs]
+        self.predictions = to_numpy(model(x, training=False))
+
+    def assert_same(self, other: Snapshot, after: str) -> None:
+        assert other.config == self.config, f"config changed by {after}"
+        assert other.variables == self.variables, f"variables replaced by {after}"
+        for before, now in zip(self.values, other.values):
+            np.testing.assert_array_equal(now, before, err_msg=f"weights changed by {after}")
+        assert other.trainable == self.trainable, f"trainable flags changed by {after}"
+        assert other.model_trainable == self.model_trainable, f"model.trainable changed by {after}"
+        assert other.names == self.names, f"layers changed by {after}"
+        assert other.outputs == self.outputs, f"outputs replaced by {after}"
+        np.testing.assert_array_equal(
+            other.predictions, self.predictions, err_msg=f"predictions changed by {after}"
+        )
+
+
+def _all_layers(model: keras.Model) -> list[Any]:
+    return [entry.layer for entry in keras_inspect.walk(model)]
+
+
+def _middle(model: keras.Model) -> str:
+    entries = [e for e in keras_inspect.walk(model) if e.in_graph and not e.layer.weights]
+    return entries[len(entries) // 2].name
+
+
+def public_calls(model: keras.Model, x: np.ndarray) -> list[tuple[str, Callable[[], Any]]]:
+    middle = _middle(model)
+    pm = keras_inspect.plugin_manager()
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        ("walk", lambda: keras_inspect.walk(model)),
+        ("get_nested_layer", lambda: keras_inspect.get_nested_layer(model, middle)),
+        ("get_logits_layer", lambda: keras_inspect.get_logits_layer(model)),
+        ("get_global_pooling_layer", lambda: keras_inspect.get_global_pooling_layer(model)),
+        ("get_target_layer", lambda: keras_inspect.get_target_layer(model)),
+        ("layers_with_biases", lambda: keras_inspect.layers_with_biases(model)),
+        ("biases", lambda: keras_inspect.biases(_all_layers(model))),
+        ("endpoints", lambda: keras_inspect.endpoints(model, [middle, {"name": middle, "link": "input"}])),
+        ("expose", lambda: keras_inspect.expose(model)),
+        # Running an exposed model must not touch the original either.
+        ("expose middle + call", lambda: keras_inspect.expose(model, arguments=[middle])(x)),
+        ("split", lambda: keras_inspect.split(model, middle)),
+        ("summary", lambda: str(keras_inspect.summary(model))),
+    ]
+    for role in sorted(pm.roles()):
+        calls.append((f"find_layer_with(role={role!r})",
+                      lambda role=role: keras_inspect.find_layer_with(model, role=role)))
+    return calls
+
+
+@pytest.fixture(scope="module", params=sorted(ZOO))
+def zoo_model(request: pytest.FixtureRequest) -> keras.Model:
+    return ZOO[request.param]()
+
+
+def test_public_calls_leave_the_model_untouched(zoo_model: keras.Model, tmp_path: Path) -> None:
+    x = images(1, tuple(zoo_model.inputs[0].shape[1:]))
+    before = Snapshot(zoo_model, x)
+    saved_before = _round_trip(zoo_model, tmp_path / "before.keras", x)
+    for label, call in public_calls(zoo_model, x):
+        try:
+            call()
+        except KerasInspectError:
+            pass  # e.g. a role no layer of this model plays: refusing is harmless
+        before.assert_same(Snapshot(zoo_model, x), label)
+    saved_after = _round_trip(zoo_model, tmp_path / "after.keras", x)
+    assert saved_after[0] == saved_before[0], "the saved config changed"
+    np.testing.assert_array_equal(saved_after[1], saved_before[1])
+    np.testing.assert_array_equal(saved_after[1], before.predictions)
+
+
+def _round_trip(model: keras.Model, path: Path, x: np.ndarray) -> tuple[str, np.ndarray]:
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    return json.dumps(loaded.get_config(), sort_keys=True, default=repr), to_numpy(
+        loaded(x, training=False)
+    )
