@@ -48,7 +48,7 @@ def main() -> None:
     print(f"CAM identity, max relative error: {identity_error:.2e}")
     print(f"CAM peak on ink: {on_ink:.0%} of {len(images)} digits (chance {chance:.0%})")
     print(f"accuracy: {np.mean(classes == labels):.1%}; figure: {out / 'cam.png'}")
-    report(identity_error=identity_error, peak_on_ink=on_ink, chance=chance,
+    report(identity_error=identity_error, peak_on_ink=on_ink, chance=chance, n=len(images),
            accuracy=float(np.mean(classes == labels)), figure=str(out / "cam.png"))
 
 

@@ -88,9 +88,9 @@ def output_and_gradients(
     elif backend == "jax":
         import jax
 
-        (total, outputs), grads = jax.value_and_grad(
-            lambda a, b: forward(a, b), argnums=(0, 1), has_aux=True
-        )(x, zeros)
+        (total, outputs), grads = jax.value_and_grad(forward, argnums=(0, 1), has_aux=True)(
+            x, zeros
+        )
         grads = [grads[0], *grads[1]]
     elif backend == "torch":
         import torch
@@ -101,6 +101,9 @@ def output_and_gradients(
         grads = list(torch.autograd.grad(total, [x_t, *deltas], allow_unused=True))
     else:
         raise ValueError(f"no gradient helper for backend {backend!r}")
-    grads = [np.zeros_like(z) if g is None else ops.convert_to_numpy(g) for g, z in
-             zip(grads, [x, *zeros])]
+    # A signal the output does not depend on gets no gradient (None) from TF and torch.
+    grads = [
+        np.zeros_like(z) if g is None else ops.convert_to_numpy(g)
+        for g, z in zip(grads, [x, *zeros])
+    ]
     return [ops.convert_to_numpy(o) for o in outputs], grads[0], grads[1:]

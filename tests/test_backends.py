@@ -12,6 +12,10 @@ Gradients come from each backend's own machinery (``tf.GradientTape``, ``jax.gra
   epsilon) breaks it.
 - Grad-CAM's premise: the gradient of logit ``c`` w.r.t. the pooled feature map is
   ``W[:, c] / (H * W)`` at every position.
+
+Also here: results are the backend's own tensors, the same explanation step gives the same
+numbers under the backend's tracing compiler, and ``import keras_inspect`` works with only the
+running backend installed (a subprocess that hides the other backends and tf_keras).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import images, to_numpy
-from keras import layers, ops
+from keras import layers
 
 import keras_inspect as ki
 
@@ -99,7 +103,7 @@ def _native_type() -> type:
 
 
 def _bias_variables(model: keras.Model) -> tuple[list[Any], list[Any]]:
-    """The variable whose gradient is the gradient w.r.t. each layer's constant, and the constant."""
+    """Per layer with a constant: the variable whose gradient is the constant's, the constant."""
     layers_, values = ki.layers_with_biases(model)
     variables = []
     for layer in layers_:

@@ -114,11 +114,23 @@ def test_unknown_role_is_one_line_with_close_matches(
     assert_one_line_error(err, "'poolin'", "'pooling'")
 
 
-def test_builtin_example(capsys: pytest.CaptureFixture[str]) -> None:
+def test_builtin_example(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras_inspect.loading as loading
+
+    built: list[keras.Model] = []
+
+    def keep(*args: object, **kwargs: object) -> keras.Model:
+        built.append(build_example(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(loading, "build_example", keep)
     code, out, err = run(capsys, "summary", "mobilenetv2", "--image-size", "32", "--json")
     assert code == 0, err
     data = json.loads(out)
-    model = build_example("mobilenetv2", image_size=32)
+    (model,) = built
+    assert model.name.startswith("mobilenetv2") and tuple(model.input.shape) == (None, 32, 32, 3)
     assert len(data["rows"]) == len(ki.walk(model))
     # Layer names get numbered per process, so compare positions in graph order instead.
     layers = [entry.layer for entry in ki.walk(model)]

@@ -158,6 +158,26 @@ def test_leaving_out_the_batch_norm_bias_breaks_completeness(conv_net: keras.Mod
     assert not np.allclose(input_part + bias_part, explained, rtol=RTOL, atol=0)
 
 
+def test_signal_gradients_agree_with_split_heads(fused_net: keras.Model) -> None:
+    """Two independent routes to ``df/dz``: perturbing the exposed signal (``tests/_grad.py``)
+    and differentiating the head that ``split`` cuts off at that signal."""
+    x = image_batch((6, 6, 2), seed=3, batch=2)
+    units = np.zeros((2, 1), dtype="int32")
+
+    def select(y: Any) -> Any:
+        return keras_inspect.gather_units(y, units)
+
+    biased = keras_inspect.layers_with_biases(fused_net, return_biases=False)
+    ends = [{"layer": lay, "link": "pre_activation"} for lay in biased]
+    outputs, _, grads = output_and_gradients(keras_inspect.expose(fused_net, ends), x, select)
+    for end, signal, grad in zip(ends, outputs[1:], grads):
+        body, head = keras_inspect.split(fused_net, end)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(body(x)), signal, rtol=1e-6)
+        _, head_grad, _ = output_and_gradients(head, signal, select)
+        np.testing.assert_allclose(grad, head_grad, rtol=1e-5, atol=1e-6)
+        assert np.abs(grad).max() > 0
+
+
 # -- keras.applications (weights=None, small inputs) --------------------------------------------
 
 

@@ -9,6 +9,9 @@ array). They need TensorFlow and tf_keras, which the test environment installs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 import numpy as np
 import pytest
@@ -38,7 +41,8 @@ def _randomise_normalization(model: tf_keras.Model) -> None:
                 ]
             )
         elif isinstance(layer, L.LayerNormalization):
-            layer.set_weights([RNG.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+            weights = layer.get_weights()
+            layer.set_weights([RNG.normal(size=w.shape).astype("float32") for w in weights])
         elif isinstance(layer, (L.Dense, L.Conv2D)) and layer.use_bias:
             kernel, bias = layer.get_weights()
             layer.set_weights([kernel, RNG.normal(size=bias.shape).astype("float32")])
@@ -100,7 +104,7 @@ def _images(model: tf_keras.Model, n: int = 3) -> np.ndarray:
 # -- the seed's own logic, as it ran on Keras 2, to compare with --------------------------------
 
 
-def _seed_search(model: tf_keras.Model, match) -> tf_keras.layers.Layer:  # type: ignore[no-untyped-def]
+def _seed_search(model: tf_keras.Model, match: Callable[[Any], bool]) -> Any:
     for layer in reversed(list(model._flatten_layers(include_self=False))):
         if match(layer):
             return layer
@@ -127,7 +131,7 @@ def test_the_registry_picks_the_tf_keras_flavour_from_the_model_type(flat_model)
     pm = ki.plugin_manager()
     assert pm.flavour(flat_model) is FLAVOUR
     assert isinstance(pm.flavour(flat_model), TfKerasFlavour)
-    keras3 = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    keras3 = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="k3_dense")])
     assert pm.flavour(keras3).name == "keras3"
     assert pm.flavour(object()) is None
 
@@ -164,9 +168,8 @@ def test_roles_on_the_nested_model_come_from_graph_order(nested_model) -> None:
     assert ki.get_logits_layer(nested_model) is nested_model.get_layer("predictions")
     assert ki.get_global_pooling_layer(nested_model) is backbone.get_layer("avg_pool")
     assert ki.find_layer_with(nested_model, role="normalization") is backbone.get_layer("stem_bn")
-    assert ki.find_layer_with(nested_model, role="logits", strategy="forward") is backbone.get_layer(
-        "stem"
-    )
+    first_kernel = ki.find_layer_with(nested_model, role="logits", strategy="forward")
+    assert first_kernel is backbone.get_layer("stem")
 
 
 def test_normalization_roles(flat_model) -> None:
@@ -285,7 +288,8 @@ def test_expose_reaches_inside_the_nested_backbone(nested_model) -> None:
     logits, bn, block_in = exposed(x)
     np.testing.assert_allclose(logits.numpy(), nested_model(x).numpy(), rtol=1e-5, atol=1e-6)
     inner = tf_keras.Model(
-        backbone.inputs, [backbone.get_layer("stem_bn").output, backbone.get_layer("stem_relu").output]
+        backbone.inputs,
+        [backbone.get_layer("stem_bn").output, backbone.get_layer("stem_relu").output],
     )
     bn_ref, relu_ref = inner(x)
     np.testing.assert_allclose(bn.numpy(), bn_ref.numpy(), rtol=1e-5, atol=1e-6)

@@ -6,6 +6,16 @@ nested model's *existing* graph that also returns the wanted signals; the enclos
 re-traced around that call, and only the operations downstream of it are called again. No inner
 layer is called again, every layer object (and so every weight) is shared, and each layer is
 computed once by the new model.
+
+Two requests need a changed call rather than an existing tensor, and are served by substituting
+one node while its graph is re-traced (the flavour provides the substitutes):
+
+- ``link="pre_activation"`` on a layer with a fused activation: the node becomes the layer
+  without its activation followed by the activation (see ``framework/preactivation.py``);
+- a layer inside a subclassed layer (no graph): the enclosing layer's node becomes a wrapper that
+  intercepts the inner layer's call (see ``framework/intercept.py``).
+
+Results are cached per model and request, so exposing the same signals again adds no nodes.
 """
 
 from __future__ import annotations
@@ -235,6 +245,10 @@ def _augmented_model(
 
 
 _connected_lock = threading.Lock()
+#: Held while new symbolic nodes are added to a model's layers: Keras numbers a layer's nodes by
+#: appending to ``_inbound_nodes``, which two threads tracing the same layer at once would
+#: interleave (a "Graph disconnected" error, or a tensor pointing at another thread's node).
+graph_lock = threading.RLock()
 _connected: weakref.WeakKeyDictionary[Any, dict[tuple, tuple[Any, list[Any]]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -252,9 +266,14 @@ def cached_connected_tensors(
         cached = _connected.get(model, {}).get(key)
     if cached is not None and cached[0] == signature:
         return list(cached[1])
-    tensors = connected_tensors(model, endpoints, signals_only=signals_only)
-    with _connected_lock:
-        _connected.setdefault(model, {})[key] = (signature, tensors)
+    with graph_lock:
+        with _connected_lock:
+            cached = _connected.get(model, {}).get(key)
+        if cached is not None and cached[0] == signature:
+            return list(cached[1])  # another thread built it while this one waited
+        tensors = connected_tensors(model, endpoints, signals_only=signals_only)
+        with _connected_lock:
+            _connected.setdefault(model, {})[key] = (signature, tensors)
     return list(tensors)
 
 

@@ -151,6 +151,10 @@ class InspectPluginManager(pluggy.PluginManager):
         Answers are remembered per layer and role until a plugin is (un)registered or the layer
         gets built, so searching a large model again costs a dictionary look-up per layer.
         """
+        if not isinstance(role, str):
+            raise TypeError(
+                f"role must be a string; received {_short(role)} of type {type(role).__name__}."
+            )
         cache = self._state.classified.get(role)
         if cache is not None:
             hit = cache.get(id(layer))

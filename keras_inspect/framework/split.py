@@ -18,7 +18,7 @@ from typing import Any
 
 from .endpoints import Endpoint, locate, to_endpoint
 from .errors import EndpointError
-from .expose import cached_connected_tensors
+from .expose import cached_connected_tensors, graph_lock
 from .graph import require_flavour
 
 _lock = threading.Lock()
@@ -50,9 +50,13 @@ def split(model: Any, at: Any) -> tuple[Any, Any]:
     with _lock:
         cached = _cache.get(model, {}).get(endpoint)
     if cached is None:
-        cached = _build(model, flavour, endpoint)
-        with _lock:
-            _cache.setdefault(model, {})[endpoint] = cached
+        with graph_lock:
+            with _lock:
+                cached = _cache.get(model, {}).get(endpoint)
+            if cached is None:
+                cached = _build(model, flavour, endpoint)
+                with _lock:
+                    _cache.setdefault(model, {})[endpoint] = cached
     body_in, body_out, head_in, head_out = cached
     body = flavour.build_model(body_in, _one_or_list(body_out), name=f"{model.name}_body")
     head = flavour.build_model(_one_or_list(head_in), head_out, name=f"{model.name}_head")
