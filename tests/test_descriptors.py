@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+from keras import layers
 import numpy as np
 import pytest
 from conftest import images, to_numpy
@@ -151,11 +152,27 @@ def test_list_signal_is_flattened_in_order(shared_model: keras.Model) -> None:
     assert len(exposed.outputs) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the walk leaves InputLayers out, so model.layers[0] and the model's input tensor "
-    "are refused (reported to the lead)",
-)
 def test_model_input_as_endpoint(cnn: keras.Model) -> None:
-    assert keras_inspect.endpoints(cnn, [cnn.inputs[0]])[0] is cnn.inputs[0]
-    assert keras_inspect.endpoints(cnn, [0])[0] is cnn.inputs[0]
+    given = cnn.inputs[0]
+    input_layer = cnn.layers[0]
+    for descriptor in (given, 0, input_layer, input_layer.name, {"layer": 0, "link": "input"}):
+        assert keras_inspect.endpoints(cnn, [descriptor])[0] is given, descriptor
+    x = np.random.default_rng(0).random((2, *given.shape[1:])).astype("float32")
+    logits, echoed = keras_inspect.expose(cnn, arguments=0)(x)
+    np.testing.assert_array_equal(to_numpy(echoed), x)
+    np.testing.assert_allclose(to_numpy(logits), to_numpy(cnn(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_nested_model_input_as_endpoint() -> None:
+    inner = keras.Sequential(
+        [keras.Input((4,), name="inner_in"), layers.Dense(3, name="d1")], name="inner"
+    )
+    given = keras.Input((4,))
+    scaled = layers.Rescaling(2.0, name="scale")(given)
+    model = keras.Model(given, layers.Dense(2, name="head")(inner(scaled)))
+    x = np.random.default_rng(1).random((3, 4)).astype("float32")
+    head, seen = keras_inspect.expose(model, arguments="inner/inner_in", outputs="head")(x)
+    np.testing.assert_allclose(to_numpy(seen), 2.0 * x, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(head), to_numpy(model(x)), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="inner_inn"):
+        keras_inspect.endpoints(model, ["inner/inner_inn"])

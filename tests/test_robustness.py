@@ -276,10 +276,6 @@ def test_gather_units_rejects_non_integer_indices(indices: Any) -> None:
         assert error is not None, f"gather_units accepted {indices!r}"
 
 
-UNCONVERTIBLE = "gather_units converts indices to a tensor before checking them, so a value the " \
-    "backend cannot convert surfaces the backend's own error (reported; see docs/robustness.md)"
-
-
 @pytest.mark.parametrize(
     "indices",
     [object(), Ellipsis, "ab", b"", [1e300]],
@@ -287,15 +283,12 @@ UNCONVERTIBLE = "gather_units converts indices to a tensor before checking them,
 )
 def test_gather_units_indices_some_backends_cannot_convert(indices: Any) -> None:
     # Each backend converts a different subset of these (TensorFlow: text, not objects or huge
-    # floats; JAX and PyTorch: huge floats, not text). Whichever the backend, the call must not
-    # succeed; an error from the backend itself is the known gap.
-    try:
+    # floats; JAX and PyTorch: huge floats, not text), so they are checked before any backend
+    # sees them: the error is always keras-inspect's own and names the value.
+    with pytest.raises(TypeError) as caught:
         keras_inspect.gather_units(np.zeros((2, 3), "float32"), indices)
-    except (ValueError, TypeError) as error:
-        if not _raised_by_us(error):
-            pytest.xfail(UNCONVERTIBLE)
-    else:
-        pytest.fail(f"gather_units accepted {indices!r}")
+    assert _raised_by_us(caught.value), caught.value
+    assert names_value(str(caught.value), indices), caught.value
 
 
 # -- plugin return values ----------------------------------------------------------------------

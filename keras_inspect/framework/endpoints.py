@@ -81,11 +81,11 @@ def to_endpoint(model: Any, descriptor: Any) -> Endpoint:
     elif isinstance(descriptor, int):
         endpoint = Endpoint(path=(_layer_at(model, descriptor).name,))
     elif isinstance(descriptor, (str, tuple, list)):
-        endpoint = Endpoint(path=find_entry(model, descriptor).path)
+        endpoint = Endpoint(path=resolve_entry(model, descriptor).path)
     elif isinstance(descriptor, Mapping):
         endpoint = _from_dict(model, descriptor)
     elif flavour.is_layer(descriptor):
-        endpoint = Endpoint(path=find_layer_entry(model, descriptor).path)
+        endpoint = Endpoint(path=resolve_layer_entry(model, descriptor).path)
     elif flavour.tensor_origin(descriptor) is not None:
         endpoint = _from_tensor(model, flavour, descriptor)
     else:
@@ -95,8 +95,70 @@ def to_endpoint(model: Any, descriptor: Any) -> Endpoint:
             "symbolic tensor of the model, a dict with 'name' or 'layer' and optional 'link', "
             "'node', 'index' keys, or a keras_inspect.Endpoint."
         )
-    find_entry(model, endpoint.path)
+    resolve_entry(model, endpoint.path)
     return endpoint
+
+
+def input_entry(model: Any, name: Any) -> LayerEntry | None:
+    """The entry of an input layer named by ``name``, or ``None``.
+
+    The walk lists the layers that compute something, so input layers are not in it; as
+    endpoints they still make sense (the model's, or a nested graph model's, input tensor).
+    """
+    flavour = require_flavour(model)
+    parts = split_path(name)
+    if len(parts) == 1:
+        container = model
+    else:
+        try:
+            parent = find_entry(model, parts[:-1])
+        except LayerNotFoundError:
+            return None
+        if not parent.in_graph:
+            return None
+        container = parent.layer
+    if not flavour.has_graph(container):
+        return None
+    for position, tensor in enumerate(flavour.inputs(container)):
+        origin = flavour.tensor_origin(tensor)
+        if origin is not None and getattr(origin[0], "name", None) == parts[-1]:
+            return LayerEntry(path=parts, layer=origin[0], container=container, in_graph=True)
+    return None
+
+
+def input_tensor(model: Any, entry: LayerEntry) -> Any | None:
+    """The input tensor an input-layer entry stands for; ``None`` for other entries."""
+    flavour = require_flavour(model)
+    container = entry.container
+    if container is None or not flavour.has_graph(container):
+        return None
+    for tensor in flavour.inputs(container):
+        origin = flavour.tensor_origin(tensor)
+        if origin is not None and origin[0] is entry.layer:
+            return tensor
+    return None
+
+
+def resolve_entry(model: Any, name: Any) -> LayerEntry:
+    """:func:`find_entry`, input layers included."""
+    try:
+        return find_entry(model, name)
+    except LayerNotFoundError:
+        entry = input_entry(model, name)
+        if entry is None:
+            raise
+        return entry
+
+
+def resolve_layer_entry(model: Any, layer: Any) -> LayerEntry:
+    """:func:`find_layer_entry`, the model's own input layers included."""
+    try:
+        return find_layer_entry(model, layer)
+    except LayerNotFoundError:
+        entry = input_entry(model, getattr(layer, "name", ""))
+        if entry is None or entry.layer is not layer:
+            raise
+        return entry
 
 
 def to_endpoints(model: Any, descriptors: Any) -> list[Endpoint]:
@@ -152,14 +214,14 @@ def _from_dict(model: Any, descriptor: Mapping[str, Any]) -> Endpoint:
         if isinstance(target, int) and not isinstance(target, bool):
             path = (_layer_at(model, target).name,)
         elif flavour.is_layer(target):
-            path = find_layer_entry(model, target).path
+            path = resolve_layer_entry(model, target).path
         else:
             raise TypeError(
                 f"'layer' in an endpoint dict must be a layer or an index; received "
                 f"{_short(target)} of type {type(target).__name__}."
             )
     else:
-        path = find_entry(model, descriptor["name"]).path
+        path = resolve_entry(model, descriptor["name"]).path
     return Endpoint(
         path=path,
         link=descriptor.get("link", "output"),
@@ -170,6 +232,8 @@ def _from_dict(model: Any, descriptor: Mapping[str, Any]) -> Endpoint:
 
 def _from_tensor(model: Any, flavour: Any, tensor: Any) -> Endpoint:
     layer, call = flavour.tensor_origin(tensor)
+    if any(t is tensor for t in flavour.inputs(model)):
+        return Endpoint(path=(layer.name,))
     try:
         entry = find_layer_entry(model, layer)
     except LayerNotFoundError:
@@ -209,7 +273,15 @@ class Located:
 def locate(model: Any, endpoint: Endpoint) -> Located:
     """Find the call and the symbolic tensors of ``endpoint`` in its container's own graph."""
     flavour = require_flavour(model)
-    entry = find_entry(model, endpoint.path)
+    entry = resolve_entry(model, endpoint.path)
+    given = input_tensor(model, entry)
+    if given is not None:
+        # An input layer: its input and output are the same tensor, and it has no activation.
+        if endpoint.index not in (None, 0, -1):
+            raise EndpointError(
+                f"Input {entry.name!r} is one tensor; index {endpoint.index} is out of range."
+            )
+        return Located(endpoint=endpoint, entry=entry, call=None, tensors=(given,))
     if not entry.in_graph:
         raise EndpointError(
             f"Layer {entry.name!r} lives inside {_container_name(entry)!r}, a subclassed "
