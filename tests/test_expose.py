@@ -177,6 +177,36 @@ def test_intercepted_node_out_of_range_is_explained(with_block: keras.Model) -> 
     assert "call" not in with_block.get_layer("block").second.__dict__
 
 
+def test_uncalled_sublayer_error_is_ours_not_keras_shape_inference() -> None:
+    class Block(layers.Layer):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            self.gate = layers.Dense(4, name="gate")
+
+        def build(self, shape: object) -> None:
+            self.gate.build(shape)
+
+        def call(self, x: object) -> object:
+            return keras.ops.matmul(x, self.gate.kernel)  # uses the kernel, never calls gate
+
+    given = keras.Input((4,))
+    net = keras.Model(given, Block(name="block")(given))
+    with pytest.raises(ki.EndpointError) as caught:
+        ki.expose(net, "block/gate", outputs="block")
+    assert str(caught.value).startswith("Layer 'gate' was not called while 'block' ran")
+    assert "infer the output shape" not in str(caught.value)
+
+
+def test_tensor_of_an_operation_is_named_as_an_operation() -> None:
+    given = keras.Input((4,))
+    hidden = layers.Dense(4, name="hidden")(given)
+    sliced = hidden[:, 0:2]
+    model = keras.Model(given, layers.Dense(2, name="head")(sliced))
+    with pytest.raises(ki.EndpointError, match="operation .*not a layer") as caught:
+        ki.endpoints(model, [sliced])
+    assert "consumes" in str(caught.value)
+
+
 def test_subclassed_top_model_is_refused_with_advice() -> None:
     class Net(keras.Model):
         def __init__(self) -> None:

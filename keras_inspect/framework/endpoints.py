@@ -117,26 +117,28 @@ def input_entry(model: Any, name: Any) -> LayerEntry | None:
         if not parent.in_graph:
             return None
         container = parent.layer
-    if not flavour.has_graph(container):
-        return None
-    for position, tensor in enumerate(flavour.inputs(container)):
-        origin = flavour.tensor_origin(tensor)
-        if origin is not None and getattr(origin[0], "name", None) == parts[-1]:
-            return LayerEntry(path=parts, layer=origin[0], container=container, in_graph=True)
+    for layer, _ in _input_layers(flavour, container):
+        if getattr(layer, "name", None) == parts[-1]:
+            return LayerEntry(path=parts, layer=layer, container=container, in_graph=True)
     return None
 
 
 def input_tensor(model: Any, entry: LayerEntry) -> Any | None:
     """The input tensor an input-layer entry stands for; ``None`` for other entries."""
-    flavour = require_flavour(model)
-    container = entry.container
+    pairs = _input_layers(require_flavour(model), entry.container)
+    return next((tensor for layer, tensor in pairs if layer is entry.layer), None)
+
+
+def _input_layers(flavour: Any, container: Any) -> list[tuple[Any, Any]]:
+    """(input layer, input tensor) pairs of a graph model; empty for anything else."""
     if container is None or not flavour.has_graph(container):
-        return None
+        return []
+    pairs = []
     for tensor in flavour.inputs(container):
         origin = flavour.tensor_origin(tensor)
-        if origin is not None and origin[0] is entry.layer:
-            return tensor
-    return None
+        if origin is not None:
+            pairs.append((origin[0], tensor))
+    return pairs
 
 
 def resolve_entry(model: Any, name: Any) -> LayerEntry:
@@ -234,6 +236,13 @@ def _from_tensor(model: Any, flavour: Any, tensor: Any) -> Endpoint:
     layer, call = flavour.tensor_origin(tensor)
     if any(t is tensor for t in flavour.inputs(model)):
         return Endpoint(path=(layer.name,))
+    if not flavour.is_layer(layer):
+        raise EndpointError(
+            f"Tensor {getattr(tensor, 'name', tensor)!r} was produced by operation "
+            f"{getattr(layer, 'name', layer)!r} (a {type(layer).__name__}, not a layer); only "
+            "the signals of layers are endpoints. Expose the input of the layer that consumes "
+            "it instead."
+        )
     try:
         entry = find_layer_entry(model, layer)
     except LayerNotFoundError:

@@ -150,9 +150,16 @@ class Intercepted(keras.layers.Wrapper):
         taps = []
         for target in self.targets:
             layer = sublayer(self.layer, target["path"])
-            taps.append(
-                _pick(records[id(layer)], target["node"], target["link"], layer.name, self.layer.name)
-            )
+            try:
+                picked = _pick(
+                    records[id(layer)], target["node"], target["link"], layer.name, self.layer.name
+                )
+            except EndpointError as error:
+                # Keras re-raises errors from a symbolic call under its own shape-inference
+                # message; keep this one so `interceptor` can raise it as it was.
+                object.__setattr__(self, "_endpoint_error", error)
+                raise
+            taps.append(picked)
         return result, taps
 
     def get_config(self) -> dict[str, Any]:
@@ -166,7 +173,14 @@ def interceptor(layer: Any, targets: Sequence[dict]) -> Any:
     wrapper = Intercepted(layer, targets, name=f"{layer.name}_intercepted")
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
-        result, taps = wrapper(*args, **kwargs)
+        object.__setattr__(wrapper, "_endpoint_error", None)
+        try:
+            result, taps = wrapper(*args, **kwargs)
+        except Exception:
+            own = getattr(wrapper, "_endpoint_error", None)
+            if own is None:
+                raise
+            raise own from None
         return result, [list(t) if isinstance(t, (list, tuple)) else [t] for t in taps]
 
     return call
