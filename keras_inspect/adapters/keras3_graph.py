@@ -49,6 +49,8 @@ class Keras3Flavour:
         return _graph_model(layer) is not None
 
     def children(self, layer: Any) -> Sequence[Any]:
+        if getattr(layer, "_layers", None) == []:
+            return ()  # a leaf (most layers); a graph model always tracks its layers
         graph = _graph_model(layer)
         if graph is not None:
             return [
