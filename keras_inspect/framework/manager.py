@@ -151,15 +151,18 @@ class InspectPluginManager(pluggy.PluginManager):
         Answers are remembered per layer and role until a plugin is (un)registered or the layer
         gets built, so searching a large model again costs a dictionary look-up per layer.
         """
+        # The cache is consulted first: only strings are ever stored as roles, so a hit implies
+        # a valid role, and the common case (a repeated search) costs two look-ups.
+        try:
+            hit = self._state.classified[role][id(layer)]
+        except (KeyError, TypeError):
+            hit = None
+        if hit is not None and hit[0]() is layer and hit[1] == getattr(layer, "built", None):
+            return hit[2]
         if not isinstance(role, str):
             raise TypeError(
                 f"role must be a string; received {_short(role)} of type {type(role).__name__}."
             )
-        cache = self._state.classified.get(role)
-        if cache is not None:
-            hit = cache.get(id(layer))
-            if hit is not None and hit[0]() is layer and hit[1] == getattr(layer, "built", None):
-                return hit[2]
         return self._classifier(role)(layer)
 
     def _classifier(self, role: str) -> Callable[[Any], tuple[bool, str | None]]:
