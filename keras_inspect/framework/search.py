@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .errors import NoMatchingLayerError, did_you_mean
-from .graph import find_entry, require_flavour
+from .graph import find_entry, require_flavour, walk
 from .manager import plugin_manager
 
 DEFAULT_STRATEGY = "reverse"
@@ -151,3 +153,39 @@ def get_logits_layer(model: Any, name: Any = None) -> Any:
 def get_global_pooling_layer(model: Any, name: Any = None) -> Any:
     """The last global pooling layer (or ``Flatten``) in graph order."""
     return find_layer_with(model, name, role="pooling")
+
+
+_role_lock = threading.Lock()
+# model -> role -> (plugin state, walk entries, layers): valid while both are the current ones.
+_by_role: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, Any, tuple[Any, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def layers_with_role(model: Any, role: str) -> list[Any]:
+    """Every layer of ``model`` (nested ones included) that plays ``role``, in graph order.
+
+    The answer is remembered per model and role until the model's layers or the registered
+    plugins change, so asking again (e.g. for the normalization layers of a model on every
+    batch of an explanation loop) costs a few look-ups, not a pass over the layers.
+    """
+    entries = walk(model)
+    pm = plugin_manager()
+    state = pm._state
+    try:
+        cached = _by_role.get(model, {}).get(role)
+    except TypeError:  # an unhashable role, or a model without weak references
+        cached = None
+    if cached is not None and cached[0] is state and cached[1] is entries:
+        return list(cached[2])
+    pm.check_role(role)
+    plays = pm._classifier(role)
+    found = tuple(entry.layer for entry in entries if plays(entry.layer)[0])
+    # A layer's roles may change when it gets built (its weights appear), never afterwards.
+    if all(getattr(entry.layer, "built", True) for entry in entries):
+        try:
+            with _role_lock:
+                _by_role.setdefault(model, {})[role] = (state, entries, found)
+        except TypeError:
+            pass
+    return list(found)
