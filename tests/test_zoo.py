@@ -10,7 +10,6 @@ run to some applications.
 
 from __future__ import annotations
 
-import json
 import os
 
 import keras
@@ -19,6 +18,7 @@ import pytest
 from keras import layers
 
 import keras_inspect as ki
+from _snapshot import Snapshot
 from conftest import to_numpy
 
 # (application, smallest input side it builds with)
@@ -89,7 +89,7 @@ def test_application_nested_in_sequential_and_functional(name: str, size: int) -
     want_mid, want_features = (to_numpy(t) for t in reference(x))
     producer = backbone.output._keras_history.operation
     classifiers = _classifiers(backbone, shape)
-    before = {nesting: _state(model, x) for nesting, model in classifiers.items()}
+    before = {nesting: Snapshot(model, x) for nesting, model in classifiers.items()}
 
     for nesting, model in classifiers.items():
         # A layer from the middle of the backbone.
@@ -109,30 +109,7 @@ def test_application_nested_in_sequential_and_functional(name: str, size: int) -
         else:
             _close(logits, to_numpy(model(x)))
     for nesting, model in classifiers.items():
-        _assert_same_state(before[nesting], _state(model, x), f"{name} ({nesting})")
-
-
-def _state(model: keras.Model, x: np.ndarray) -> dict[str, object]:
-    """What a keras-inspect call must never change (save/load is checked in test_no_harm.py)."""
-    walked = [entry.layer for entry in ki.walk(model)]
-    return {
-        "config": json.dumps(model.get_config(), sort_keys=True, default=repr),
-        "variables": [id(v) for v in model.weights],
-        "values": [to_numpy(v).copy() for v in model.weights],
-        "trainable": [(layer.name, layer.trainable) for layer in walked],
-        "outputs": [id(t) for t in model.outputs],
-        "predictions": to_numpy(model(x, training=False)),
-    }
-
-
-def _assert_same_state(before: dict[str, object], after: dict[str, object], what: str) -> None:
-    for key in ("config", "variables", "trainable", "outputs"):
-        assert after[key] == before[key], f"{key} of {what} changed"
-    for old, new in zip(before["values"], after["values"]):  # type: ignore[call-overload]
-        np.testing.assert_array_equal(new, old, err_msg=f"weights of {what} changed")
-    np.testing.assert_array_equal(
-        after["predictions"], before["predictions"], err_msg=f"predictions of {what} changed"
-    )
+        before[nesting].assert_same(Snapshot(model, x), f"{name} ({nesting}) calls")
 
 
 def test_target_layer_of_mobilenet_v3_with_its_own_head_skips_the_logits_conv() -> None:

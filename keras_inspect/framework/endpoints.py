@@ -99,8 +99,8 @@ def to_endpoint(model: Any, descriptor: Any) -> Endpoint:
     return endpoint
 
 
-def input_entry(model: Any, name: Any) -> LayerEntry | None:
-    """The entry of an input layer named by ``name``, or ``None``.
+def _find_input(model: Any, name: Any) -> tuple[LayerEntry, Any] | None:
+    """The entry and the tensor of an input layer named by ``name``, or ``None``.
 
     The walk lists the layers that compute something, so input layers are not in it; as
     endpoints they still make sense (the model's, or a nested graph model's, input tensor).
@@ -117,28 +117,14 @@ def input_entry(model: Any, name: Any) -> LayerEntry | None:
         if not parent.in_graph:
             return None
         container = parent.layer
-    for layer, _ in _input_layers(flavour, container):
-        if getattr(layer, "name", None) == parts[-1]:
-            return LayerEntry(path=parts, layer=layer, container=container, in_graph=True)
-    return None
-
-
-def input_tensor(model: Any, entry: LayerEntry) -> Any | None:
-    """The input tensor an input-layer entry stands for; ``None`` for other entries."""
-    pairs = _input_layers(require_flavour(model), entry.container)
-    return next((tensor for layer, tensor in pairs if layer is entry.layer), None)
-
-
-def _input_layers(flavour: Any, container: Any) -> list[tuple[Any, Any]]:
-    """(input layer, input tensor) pairs of a graph model; empty for anything else."""
-    if container is None or not flavour.has_graph(container):
-        return []
-    pairs = []
+    if not flavour.has_graph(container):
+        return None
     for tensor in flavour.inputs(container):
         origin = flavour.tensor_origin(tensor)
-        if origin is not None:
-            pairs.append((origin[0], tensor))
-    return pairs
+        if origin is not None and getattr(origin[0], "name", None) == parts[-1]:
+            entry = LayerEntry(path=parts, layer=origin[0], container=container, in_graph=True)
+            return entry, tensor
+    return None
 
 
 def resolve_entry(model: Any, name: Any) -> LayerEntry:
@@ -146,10 +132,10 @@ def resolve_entry(model: Any, name: Any) -> LayerEntry:
     try:
         return find_entry(model, name)
     except LayerNotFoundError:
-        entry = input_entry(model, name)
-        if entry is None:
+        found = _find_input(model, name)
+        if found is None:
             raise
-        return entry
+        return found[0]
 
 
 def resolve_layer_entry(model: Any, layer: Any) -> LayerEntry:
@@ -157,10 +143,10 @@ def resolve_layer_entry(model: Any, layer: Any) -> LayerEntry:
     try:
         return find_layer_entry(model, layer)
     except LayerNotFoundError:
-        entry = input_entry(model, getattr(layer, "name", ""))
-        if entry is None or entry.layer is not layer:
+        found = _find_input(model, getattr(layer, "name", ""))
+        if found is None or found[0].layer is not layer:
             raise
-        return entry
+        return found[0]
 
 
 def to_endpoints(model: Any, descriptors: Any) -> list[Endpoint]:
@@ -282,14 +268,18 @@ class Located:
 def locate(model: Any, endpoint: Endpoint) -> Located:
     """Find the call and the symbolic tensors of ``endpoint`` in its container's own graph."""
     flavour = require_flavour(model)
-    entry = resolve_entry(model, endpoint.path)
-    given = input_tensor(model, entry)
-    if given is not None:
+    try:
+        entry = find_entry(model, endpoint.path)
+    except LayerNotFoundError:
+        found = _find_input(model, endpoint.path)
+        if found is None:
+            raise
         # An input layer: its input and output are the same tensor, and it has no activation.
+        entry, given = found
         if endpoint.index not in (None, 0, -1):
             raise EndpointError(
                 f"Input {entry.name!r} is one tensor; index {endpoint.index} is out of range."
-            )
+            ) from None
         return Located(endpoint=endpoint, entry=entry, call=None, tensors=(given,))
     if not entry.in_graph:
         raise EndpointError(
