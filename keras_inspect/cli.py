@@ -136,7 +136,7 @@ def _isatty(stream: Any) -> bool:
 
 
 def run_summary(args: argparse.Namespace, out: TextIO) -> int:
-    from keras_inspect.framework.manager import plugin_manager
+    from keras_inspect.framework.current_manager import plugin_manager
     from keras_inspect.loading import resolve_model
     from keras_inspect.summary import summary
 
@@ -159,7 +159,7 @@ def run_summary(args: argparse.Namespace, out: TextIO) -> int:
 def plugin_rows() -> list[dict[str, Any]]:
     """Every loaded plugin (and every plugin that failed to load) as plain data."""
     from keras_inspect import __version__
-    from keras_inspect.framework.manager import plugin_manager
+    from keras_inspect.framework.current_manager import plugin_manager
 
     rows = []
     for info in plugin_manager().plugin_infos():

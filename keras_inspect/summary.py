@@ -15,13 +15,11 @@ from typing import Any, TextIO
 
 import attrs
 
+from keras_inspect.framework.current_manager import plugin_manager, using_plugin_manager
 from keras_inspect.framework.errors import KerasInspectError
-from keras_inspect.framework.graph import LayerEntry, find_layer_entry, require_flavour, walk
-from keras_inspect.framework.manager import (
-    InspectPluginManager,
-    plugin_manager,
-    using_plugin_manager,
-)
+from keras_inspect.framework.inspected_model import inspect_model
+from keras_inspect.framework.manager import InspectPluginManager
+from keras_inspect.framework.walk import LayerEntry
 
 Shape = tuple[Any, ...]
 
@@ -141,18 +139,19 @@ def summary(
         with using_plugin_manager(pm):
             return summary(model, role=role, pm=pm)
     pm = plugin_manager()
-    flavour = require_flavour(model, pm)
+    view = inspect_model(model, pm)
+    flavour = view.reader
     if role is not None:
         pm.check_role(role)
     roles = tuple(sorted(pm.roles()))
-    defaults = _defaults(model, flavour)
+    defaults = _defaults(model, view)
     picked: dict[tuple[str, ...], list[str]] = {}
     if defaults.logits is not None:
         picked.setdefault(defaults.logits, []).append("logits")
     if defaults.pooling is not None:
         picked.setdefault(defaults.pooling, []).append("pooling")
     rows = []
-    for entry in walk(model, pm=pm):
+    for entry in view.entries:
         row = _row(entry, flavour, pm, roles, tuple(picked.get(entry.path, ())))
         if role is None or role in row.role_names:
             rows.append(row)
@@ -223,18 +222,19 @@ def _output_shapes(entry: LayerEntry, flavour: Any) -> tuple[Shape, ...] | None:
     return None
 
 
-def _defaults(model: Any, flavour: Any) -> ExposeDefaults:
+def _defaults(model: Any, view: Any) -> ExposeDefaults:
     from keras_inspect.framework.search import get_global_pooling_layer, get_logits_layer
 
+    flavour = view.reader
     logits = pooling = None
     logits_error = pooling_error = None
     feature_map = None
     try:
-        logits = find_layer_entry(model, get_logits_layer(model)).path
+        logits = view.entry_of(get_logits_layer(model)).path
     except KerasInspectError as error:
         logits_error = str(error)
     try:
-        entry = find_layer_entry(model, get_global_pooling_layer(model))
+        entry = view.entry_of(get_global_pooling_layer(model))
     except KerasInspectError as error:
         pooling_error = str(error)
     else:

@@ -13,7 +13,8 @@ from conftest import images, to_numpy
 
 import keras_inspect
 from keras_inspect import Endpoint
-from keras_inspect.framework.endpoints import to_endpoint, to_endpoints
+from keras_inspect.framework import endpoints as _endpoints
+from keras_inspect.framework.inspected_model import inspect_model
 
 pytestmark = pytest.mark.usefixtures("fresh_pm")
 
@@ -39,6 +40,14 @@ def test_top_level_forms(cnn: keras.Model, form: str) -> None:
     assert to_endpoint(cnn, descriptor) == Endpoint(path=("conv1",), link="output", node="last")
     [tensor] = keras_inspect.endpoints(cnn, [descriptor])
     assert tensor is cnn.get_layer("conv1").output
+
+
+def to_endpoint(model, descriptor):  # type: ignore[no-untyped-def]
+    return _endpoints.to_endpoint(inspect_model(model), descriptor)
+
+
+def to_endpoints(model, descriptors):  # type: ignore[no-untyped-def]
+    return _endpoints.to_endpoints(inspect_model(model), descriptors)
 
 
 def test_symbolic_tensor_form(cnn: keras.Model) -> None:

@@ -188,7 +188,7 @@ def test_summary_rejects_a_non_model() -> None:
 
 
 def test_the_flavour_comes_from_the_model_flavour_hook(nested_model: keras.Model) -> None:
-    from keras_inspect.adapters.keras3_graph import Keras3Flavour
+    from keras_inspect.adapters.keras3.graph import Keras3GraphReader as Keras3Flavour
 
     class TracingFlavour(Keras3Flavour):
         name = "traced-keras3"

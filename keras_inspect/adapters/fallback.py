@@ -11,8 +11,8 @@ from typing import Any
 
 import keras
 
-from keras_inspect import hookimpl
-from keras_inspect.framework.tensors import in_compute_dtype
+from keras_inspect.framework.hookspecs import hookimpl
+from keras_inspect.framework.tensors import in_compute_dtype, layer_attribute
 
 _RECURRENT = tuple(
     getattr(keras.layers, name)
@@ -21,26 +21,18 @@ _RECURRENT = tuple(
 )
 
 
-def _attribute(layer: Any, name: str) -> Any:
-    try:
-        return getattr(layer, name, None)
-    except Exception:
-        # Some properties raise before the layer is built.
-        return None
-
-
 @hookimpl(trylast=True)
 def keras_inspect_classify_layer(layer: Any, role: str) -> bool | None:
     if role != "logits":
         return None
-    return _attribute(layer, "kernel") is not None and not isinstance(layer, keras.Model)
+    return layer_attribute(layer, "kernel") is not None and not isinstance(layer, keras.Model)
 
 
 @hookimpl(trylast=True)
 def keras_inspect_layer_bias(layer: Any) -> Any | None:
     if isinstance(layer, _RECURRENT) or isinstance(layer, keras.Model):
         return None
-    bias = _attribute(layer, "bias")
+    bias = layer_attribute(layer, "bias")
     if isinstance(bias, keras.Variable):
         return in_compute_dtype(layer, bias)
     return None

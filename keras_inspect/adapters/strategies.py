@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from keras_inspect import hookimpl
-from keras_inspect.framework.graph import walk_layers
+from keras_inspect.framework.hookspecs import hookimpl
+from keras_inspect.framework.inspected_model import inspect_model
 
 
 def forward(model: Any) -> Iterable[Any]:
     """Layers from first to last in graph order, nested ones included."""
-    return walk_layers(model)
+    return inspect_model(model).layers()
 
 
 def reverse(model: Any) -> Iterable[Any]:
     """Layers from last to first in graph order (the default search)."""
-    return reversed(walk_layers(model))
+    return reversed(inspect_model(model).layers())
 
 
 @hookimpl

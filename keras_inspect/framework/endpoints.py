@@ -12,8 +12,9 @@ from typing import Any, Literal, Union
 
 import attrs
 
-from .errors import EndpointError, LayerNotFoundError
-from .graph import LayerEntry, find_entry, find_layer_entry, require_flavour, split_path, walk
+from .errors import EndpointError, LayerNotFoundError, describe, did_you_mean, name_of, shorten
+from .inspected_model import InspectedModel
+from .walk import LayerEntry, split_path
 
 Link = Literal["output", "input", "pre_activation"]
 Node = Union[int, Literal["last"]]
@@ -71,145 +72,89 @@ class Endpoint:
         return "/".join(self.path)
 
 
-def to_endpoint(model: Any, descriptor: Any) -> Endpoint:
-    """Normalise one descriptor to an :class:`Endpoint` of ``model`` (checks that it exists)."""
-    flavour = require_flavour(model)
+def to_endpoint(view: InspectedModel, descriptor: Any) -> Endpoint:
+    """Normalise one descriptor to an :class:`Endpoint` of the model (checks that it exists)."""
+    reader = view.reader
     if isinstance(descriptor, Endpoint):
         endpoint = descriptor
     elif isinstance(descriptor, bool):
         raise TypeError(f"an endpoint cannot be a bool; received {descriptor!r}.")
     elif isinstance(descriptor, int):
-        endpoint = Endpoint(path=(_layer_at(model, descriptor).name,))
+        endpoint = Endpoint(path=(_layer_at(view, descriptor).name,))
     elif isinstance(descriptor, (str, tuple, list)):
-        endpoint = Endpoint(path=resolve_entry(model, descriptor).path)
+        endpoint = Endpoint(path=view.entry(descriptor, inputs=True).path)
     elif isinstance(descriptor, Mapping):
-        endpoint = _from_dict(model, descriptor)
-    elif flavour.is_layer(descriptor):
-        endpoint = Endpoint(path=resolve_layer_entry(model, descriptor).path)
-    elif flavour.tensor_origin(descriptor) is not None:
-        endpoint = _from_tensor(model, flavour, descriptor)
+        endpoint = _from_dict(view, descriptor)
+    elif reader.is_layer(descriptor):
+        endpoint = Endpoint(path=view.entry_of(descriptor, inputs=True).path)
+    elif reader.tensor_origin(descriptor) is not None:
+        endpoint = _from_tensor(view, descriptor)
     else:
         raise TypeError(
-            f"cannot use {_short(descriptor)} of type {type(descriptor).__name__} as an endpoint; "
-            "expected a layer index (int), a layer name or path (str, tuple of str), a layer, a "
-            "symbolic tensor of the model, a dict with 'name' or 'layer' and optional 'link', "
-            "'node', 'index' keys, or a keras_inspect.Endpoint."
+            f"cannot use {describe(descriptor)} as an endpoint; expected a layer index (int), a "
+            "layer name or path (str, tuple of str), a layer, a symbolic tensor of the model, a "
+            "dict with 'name' or 'layer' and optional 'link', 'node', 'index' keys, or a "
+            "keras_inspect.Endpoint."
         )
-    resolve_entry(model, endpoint.path)
+    view.entry(endpoint.path, inputs=True)
     return endpoint
 
 
-def _find_input(model: Any, name: Any) -> tuple[LayerEntry, Any] | None:
-    """The entry and the tensor of an input layer named by ``name``, or ``None``.
-
-    The walk lists the layers that compute something, so input layers are not in it; as
-    endpoints they still make sense (the model's, or a nested graph model's, input tensor).
-    """
-    flavour = require_flavour(model)
-    parts = split_path(name)
-    if len(parts) == 1:
-        container = model
-    else:
-        try:
-            parent = find_entry(model, parts[:-1])
-        except LayerNotFoundError:
-            return None
-        if not parent.in_graph:
-            return None
-        container = parent.layer
-    if not flavour.has_graph(container):
-        return None
-    for tensor in flavour.inputs(container):
-        origin = flavour.tensor_origin(tensor)
-        if origin is not None and getattr(origin[0], "name", None) == parts[-1]:
-            entry = LayerEntry(path=parts, layer=origin[0], container=container, in_graph=True)
-            return entry, tensor
-    return None
-
-
-def resolve_entry(model: Any, name: Any) -> LayerEntry:
-    """:func:`find_entry`, input layers included."""
-    try:
-        return find_entry(model, name)
-    except LayerNotFoundError:
-        found = _find_input(model, name)
-        if found is None:
-            raise
-        return found[0]
-
-
-def resolve_layer_entry(model: Any, layer: Any) -> LayerEntry:
-    """:func:`find_layer_entry`, the model's own input layers included."""
-    try:
-        return find_layer_entry(model, layer)
-    except LayerNotFoundError:
-        found = _find_input(model, getattr(layer, "name", ""))
-        if found is None or found[0].layer is not layer:
-            raise
-        return found[0]
-
-
-def to_endpoints(model: Any, descriptors: Any) -> list[Endpoint]:
+def to_endpoints(view: InspectedModel, descriptors: Any) -> list[Endpoint]:
     """Normalise a descriptor or a list/tuple of descriptors."""
-    if isinstance(descriptors, (list, tuple)) and not _is_path_tuple(descriptors, model):
-        return [to_endpoint(model, d) for d in descriptors]
-    return [to_endpoint(model, descriptors)]
+    if isinstance(descriptors, (list, tuple)) and not _is_path_tuple(view, descriptors):
+        return [to_endpoint(view, d) for d in descriptors]
+    return [to_endpoint(view, descriptors)]
 
 
-def _is_path_tuple(value: Any, model: Any) -> bool:
+def _is_path_tuple(view: InspectedModel, value: Any) -> bool:
     # The seed treats a list passed as `endpoints` as several endpoints, so only a tuple
     # that names a nested path is one path.
     return (
         isinstance(value, tuple)
         and len(value) > 1
         and all(isinstance(v, str) for v in value)
-        and _path_exists(model, value)
+        and any(entry.path == value for entry in view.entries)
     )
 
 
-def _path_exists(model: Any, path: tuple[str, ...]) -> bool:
-    return any(entry.path == path for entry in walk(model))
-
-
-def _layer_at(model: Any, index: int) -> Any:
-    layers = list(getattr(model, "layers", []))
+def _layer_at(view: InspectedModel, index: int) -> Any:
+    layers = list(getattr(view.model, "layers", []))
     if not -len(layers) <= index < len(layers):
         raise LayerNotFoundError(
-            f"Layer index {index} is out of range: model {model.name!r} has {len(layers)} "
-            f"top-level layers (valid indices {-len(layers)}..{len(layers) - 1})."
+            f"Layer index {shorten(index)} is out of range: model {view.name!r} has "
+            f"{len(layers)} top-level layers (valid indices {-len(layers)}..{len(layers) - 1})."
         )
     return layers[index]
 
 
-def _from_dict(model: Any, descriptor: Mapping[str, Any]) -> Endpoint:
+def _from_dict(view: InspectedModel, descriptor: Mapping[str, Any]) -> Endpoint:
     unknown = set(descriptor) - DICT_KEYS
     if unknown:
-        from .errors import did_you_mean
-
         key = sorted(map(str, unknown))[0]
         raise EndpointError(
-            f"Unknown key {key!r} in endpoint {dict(descriptor)!r}.{did_you_mean(key, DICT_KEYS)}"
-            f" Expected keys: {', '.join(sorted(DICT_KEYS))}."
+            f"Unknown key {shorten(key)} in endpoint {shorten(dict(descriptor))}."
+            f"{did_you_mean(key, DICT_KEYS)} Expected keys: {', '.join(sorted(DICT_KEYS))}."
         )
     has_name, has_layer = "name" in descriptor, "layer" in descriptor
     if has_name == has_layer:
         raise EndpointError(
-            f"An endpoint dict needs exactly one of 'name' and 'layer'; received {dict(descriptor)!r}."
+            "An endpoint dict needs exactly one of 'name' and 'layer'; received "
+            f"{shorten(dict(descriptor))}."
         )
     if has_layer:
         target = descriptor["layer"]
-        flavour = require_flavour(model)
         if isinstance(target, int) and not isinstance(target, bool):
-            path = (_layer_at(model, target).name,)
-        elif flavour.is_layer(target):
-            path = resolve_layer_entry(model, target).path
+            path = (_layer_at(view, target).name,)
+        elif view.reader.is_layer(target):
+            path = view.entry_of(target, inputs=True).path
         else:
             raise TypeError(
                 f"'layer' in an endpoint dict must be a layer or an index; received "
-                f"{_short(target)} of type {type(target).__name__}."
+                f"{describe(target)}."
             )
     else:
-        path = resolve_entry(model, descriptor["name"]).path
+        path = view.entry(descriptor["name"], inputs=True).path
     return Endpoint(
         path=path,
         link=descriptor.get("link", "output"),
@@ -218,41 +163,37 @@ def _from_dict(model: Any, descriptor: Mapping[str, Any]) -> Endpoint:
     )
 
 
-def _from_tensor(model: Any, flavour: Any, tensor: Any) -> Endpoint:
-    layer, call = flavour.tensor_origin(tensor)
-    if any(t is tensor for t in flavour.inputs(model)):
+def _from_tensor(view: InspectedModel, tensor: Any) -> Endpoint:
+    reader = view.reader
+    layer, call = reader.tensor_origin(tensor)
+    if any(t is tensor for t in reader.inputs(view.model)):
         return Endpoint(path=(layer.name,))
-    if not flavour.is_layer(layer):
+    tensor_name = shorten(getattr(tensor, "name", tensor))
+    if not reader.is_layer(layer):
         raise EndpointError(
-            f"Tensor {getattr(tensor, 'name', tensor)!r} was produced by operation "
-            f"{getattr(layer, 'name', layer)!r} (a {type(layer).__name__}, not a layer); only "
-            "the signals of layers are endpoints. Expose the input of the layer that consumes "
-            "it instead."
+            f"Tensor {tensor_name} was produced by operation {name_of(layer)!r} (a "
+            f"{type(layer).__name__}, not a layer); only the signals of layers are endpoints. "
+            "Expose the input of the layer that consumes it instead."
         )
     try:
-        entry = find_layer_entry(model, layer)
+        entry = view.entry_of(layer)
     except LayerNotFoundError:
         raise EndpointError(
-            f"Tensor {getattr(tensor, 'name', tensor)!r} was produced by layer "
-            f"{getattr(layer, 'name', layer)!r}, which is not part of model {model.name!r}."
+            f"Tensor {tensor_name} was produced by layer {name_of(layer)!r}, which is not part "
+            f"of model {view.name!r}."
         ) from None
-    calls = flavour.calls(layer, entry.container)
+    calls = reader.calls(layer, entry.container)
     positions = [i for i, c in enumerate(calls) if c is call]
     if not positions:
         raise EndpointError(
-            f"Tensor {getattr(tensor, 'name', tensor)!r} comes from a call of layer "
-            f"{entry.name!r} that is not part of model {model.name!r}'s graph."
+            f"Tensor {tensor_name} comes from a call of layer {entry.name!r} that is not part "
+            f"of model {view.name!r}'s graph."
         )
-    outputs = flavour.call_tensors(call, "output")
+    outputs = reader.call_tensors(call, "output")
     index = next((i for i, t in enumerate(outputs) if t is tensor), None)
     if len(outputs) == 1:
         index = None
     return Endpoint(path=entry.path, link="output", node=positions[0], index=index)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -265,22 +206,20 @@ class Located:
     tensors: tuple[Any, ...]
 
 
-def locate(model: Any, endpoint: Endpoint) -> Located:
+def locate(view: InspectedModel, endpoint: Endpoint) -> Located:
     """Find the call and the symbolic tensors of ``endpoint`` in its container's own graph."""
-    flavour = require_flavour(model)
-    try:
-        entry = find_entry(model, endpoint.path)
-    except LayerNotFoundError:
-        found = _find_input(model, endpoint.path)
-        if found is None:
-            raise
+    reader = view.reader
+    entry = view.entry(endpoint.path, inputs=True)
+    if reader.is_input_layer(entry.layer):
         # An input layer: its input and output are the same tensor, and it has no activation.
-        entry, given = found
+        found = view.input_entry(entry.path)
+        if found is None:
+            raise EndpointError(f"Input {entry.name!r} is not an input of a graph of the model.")
         if endpoint.index not in (None, 0, -1):
             raise EndpointError(
                 f"Input {entry.name!r} is one tensor; index {endpoint.index} is out of range."
-            ) from None
-        return Located(endpoint=endpoint, entry=entry, call=None, tensors=(given,))
+            )
+        return Located(endpoint=endpoint, entry=found[0], call=None, tensors=(found[1],))
     if not entry.in_graph:
         raise EndpointError(
             f"Layer {entry.name!r} lives inside {_container_name(entry)!r}, a subclassed "
@@ -288,7 +227,7 @@ def locate(model: Any, endpoint: Endpoint) -> Located:
             "expose() reaches it by intercepting its call; to locate a node, use the "
             "enclosing layer instead."
         )
-    calls = flavour.calls(entry.layer, entry.container)
+    calls = reader.calls(entry.layer, entry.container)
     if not calls:
         raise EndpointError(
             f"Layer {entry.name!r} is never called in the graph of {_container_name(entry)!r}; "
@@ -306,7 +245,7 @@ def locate(model: Any, endpoint: Endpoint) -> Located:
             f"(valid: {-len(calls)}..{len(calls) - 1} or 'last')."
         )
     link = "input" if endpoint.link == "input" else "output"
-    tensors = flavour.call_tensors(call, link)
+    tensors = reader.call_tensors(call, link)
     if endpoint.index is not None:
         if not -len(tensors) <= endpoint.index < len(tensors):
             raise EndpointError(
@@ -318,4 +257,4 @@ def locate(model: Any, endpoint: Endpoint) -> Located:
 
 
 def _container_name(entry: LayerEntry) -> str:
-    return str(getattr(entry.container, "name", entry.container))
+    return name_of(entry.container)

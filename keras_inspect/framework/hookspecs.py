@@ -4,15 +4,27 @@ Every hook a plugin may implement is declared here, prefixed ``keras_inspect_``.
 module or object with functions of these names decorated with :data:`keras_inspect.hookimpl`; it
 may implement any subset of the hooks and accept any subset of each hook's arguments.
 
-The docstrings below are the contract: the reference documentation is generated from them.
+The docstrings below are the contract; ``docs/hooks.md`` documents each hook by hand for plugin
+authors, and a test checks that page against the signatures here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .markers import hookspec
+import pluggy
+
+#: The one name of the project in pluggy: markers, manager and entry-point group.
+PROJECT_NAME = "keras_inspect"
+ENTRY_POINT_GROUP = "keras_inspect"
+
+if TYPE_CHECKING:
+    from .graph_reader import GraphReader
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a plugin's hook implementations; re-exported as ``keras_inspect.hookimpl``.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec(firstresult=True)
@@ -80,16 +92,17 @@ def keras_inspect_roles() -> Iterable[str] | None:
 
 
 @hookspec(firstresult=True)
-def keras_inspect_model_flavour(model: Any) -> Any | None:
-    """Choose how keras-inspect reads the graph of ``model``.
+def keras_inspect_model_flavour(model: Any) -> GraphReader | None:
+    """Choose the graph reader that reads ``model``: which flavour of Keras built it.
 
     Keras 3 and Keras 2 (``tf_keras``) keep their graphs differently; each built-in flavour
-    adapter answers for the models it knows.
+    answers for the models it knows, through one :class:`~keras_inspect.GraphReader` subclass.
 
-    :param model: the object passed to a public function as a model (it may be anything; the
-        flavour adapters decide whether it is a model they handle).
-    :return: a flavour object (see ``keras_inspect.framework.flavour.ModelFlavour``) or ``None``
-        when the plugin does not handle this kind of object.
+    :param model: the object passed to a public function as a model (it may be anything; each
+        flavour decides whether it is a model it reads).
+    :return: a :class:`~keras_inspect.GraphReader` instance, or ``None`` when the plugin does not
+        read this kind of object. Anything else is rejected with an error naming the plugin.
 
-    Stops at the first non-``None`` result.
+    Stops at the first non-``None`` result. The built-in Keras 3 reader answers last
+    (``trylast``), so a plugin can supply its own reader for some models.
     """

@@ -20,7 +20,7 @@ from typing import Any
 
 import keras
 
-from keras_inspect import hookimpl
+from keras_inspect.framework.hookspecs import hookimpl
 from keras_inspect.framework.tensors import align_to_axes, in_compute_dtype, layer_rank
 
 #: Whether keras-hub can be imported here (checked without importing it).

@@ -1,5 +1,10 @@
-"""Reaching layers inside subclassed layers and models (no graph) by intercepting their calls.
+"""The Keras 3 wrapper layers that exposed models contain: pre-activation and interception.
 
+:class:`PreActivation` computes a layer without its fused activation, sharing its weights (an
+``Activation`` layer after it restores the layer's output exactly: same operations, same order).
+
+:class:`Intercepted` reaches layers inside subclassed layers and models (no graph) by
+intercepting their calls.
 A subclassed layer (keras-hub's ``ViTEncoder``, a user's ``Block``) runs its sub-layers from
 Python code, so no graph records their signals. :class:`Intercepted` wraps such an enclosing
 layer: while the enclosing layer runs, the ``call`` of each target sub-layer is replaced, on that
@@ -15,18 +20,42 @@ from interleaving their records, and ``finally`` always restores the layers.
 
 from __future__ import annotations
 
-import threading
+import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import keras
 
-from .errors import EndpointError
-from .preactivation import call_without_activation, is_splittable
+from keras_inspect.framework.errors import EndpointError, name_of
+from keras_inspect.framework.fused_activations import (
+    call_without_activation,
+    fused_activation,
+    stock_class,
+)
+from keras_inspect.framework.graph_reader import graph_lock
 
-_lock = threading.RLock()
-_LINEAR = frozenset({"linear", "identity"})
+
+@keras.saving.register_keras_serializable(package="keras_inspect")
+class PreActivation(keras.layers.Wrapper):
+    """Computes the wrapped layer without its fused activation, sharing its weights.
+
+    ``Activation(layer.activation)(PreActivation(layer)(x))`` equals ``layer(x)``. Registered as
+    ``keras_inspect>PreActivation``, so a model that contains it saves and loads (``import
+    keras_inspect`` before ``keras.models.load_model``).
+    """
+
+    def __init__(self, layer: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        super().__init__(layer, **kwargs)
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        if training is not None and "training" in inspect.signature(type(self.layer).call).parameters:
+            return call_without_activation(self.layer, inputs, training=training)
+        return call_without_activation(self.layer, inputs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.layer.compute_output_shape(input_shape)
 
 
 def sublayer(layer: Any, path: Sequence[str]) -> Any:
@@ -45,24 +74,18 @@ def sublayer(layer: Any, path: Sequence[str]) -> Any:
     return current
 
 
-def _has_fused_activation(layer: Any) -> bool:
-    if isinstance(layer, keras.layers.Activation):
-        return False
-    activation = getattr(layer, "activation", None)
-    return callable(activation) and getattr(activation, "__name__", None) not in _LINEAR
-
-
 def _tensors(structure: Any) -> list[Any]:
     return [x for x in keras.tree.flatten(structure) if keras.ops.is_tensor(x)]
 
 
 def _recorder(layer: Any, bound: Any, links: frozenset[str], records: list[dict]) -> Any:
-    split = "pre_activation" in links and _has_fused_activation(layer)
-    if split and not is_splittable(layer):
+    split = "pre_activation" in links and fused_activation(layer, keras.layers) is not None
+    if split and stock_class(layer, keras.layers) is None:
         raise EndpointError(
-            f"Cannot split the fused activation of {layer.name!r} "
-            f"({type(layer).__name__}): only layers whose call ends with their activation "
-            "(Dense, EinsumDense, convolutions) are supported. Expose its output instead."
+            f"Cannot split the fused activation of {name_of(layer)!r} "
+            f"({type(layer).__name__}): only stock layers whose call ends with their activation "
+            "(Dense, EinsumDense, convolutions), and not subclasses that override call, can be "
+            "split. Expose its output instead."
         )
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -85,7 +108,7 @@ def _recorder(layer: Any, bound: Any, links: frozenset[str], records: list[dict]
 def recording(layers: dict[int, tuple[Any, frozenset[str]]]) -> Iterator[dict[int, list[dict]]]:
     """Record every call of the given layers (``id -> (layer, links)``) inside the block."""
     records: dict[int, list[dict]] = {key: [] for key in layers}
-    with _lock:
+    with graph_lock:
         installed: list[tuple[Any, bool, Any]] = []
         try:
             for key, (layer, links) in layers.items():

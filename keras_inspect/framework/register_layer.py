@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from .manager import InspectPluginManager, plugin_manager
-from .registry import BiasFunction, LayerAdapter
+from .current_manager import plugin_manager
+from .errors import describe
+from .layer_registry import BiasFunction, LayerRecord
+from .manager import InspectPluginManager
 
 T = TypeVar("T", bound=type)
 
@@ -51,20 +53,12 @@ def register_layer(
     if layer_type is None:
         return lambda cls: register_layer(cls, roles=roles, bias=bias, manager=manager)
     if not isinstance(layer_type, type):
-        raise TypeError(
-            f"register_layer expects a layer class; received {layer_type!r} of type "
-            f"{type(layer_type).__name__}."
-        )
-    adapter = LayerAdapter(layer_type=layer_type, roles=roles, bias=bias)
-    pm = manager or plugin_manager()
-    pm.registry.register(adapter)
-    pm._changed()
+        raise TypeError(f"register_layer expects a layer class; received {describe(layer_type)}.")
+    record = LayerRecord(layer_type=layer_type, roles=roles, bias=bias)
+    (manager or plugin_manager()).registry.register(record)
     return layer_type
 
 
 def unregister_layer(layer_type: type, *, manager: InspectPluginManager | None = None) -> bool:
     """Forget a registration made by :func:`register_layer`; ``True`` if there was one."""
-    pm = manager or plugin_manager()
-    removed = pm.registry.unregister(layer_type) is not None
-    pm._changed()
-    return removed
+    return (manager or plugin_manager()).registry.unregister(layer_type) is not None
