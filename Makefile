@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml constraints/test.txt
 demo: $(STAMP)
 	$(BIN)/keras-inspect summary mobilenetv2
 
-# The whole suite once per Keras backend.
+# The whole suite once per Keras backend. `make test TF_ENABLE_ONEDNN_OPTS=0` (as .ci/run does)
+# runs TensorFlow as on a CPU without oneDNN, where channels_first convolutions are missing.
 test: $(STAMP)
 	@set -e; for backend in $(BACKENDS); do \
-		echo "=== KERAS_BACKEND=$$backend ==="; \
+		echo "=== KERAS_BACKEND=$$backend$${TF_ENABLE_ONEDNN_OPTS:+ TF_ENABLE_ONEDNN_OPTS=$$TF_ENABLE_ONEDNN_OPTS} ==="; \
 		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS); \
 	done
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated plugin managers, the installed test plugin, and small models.
+"""Shared fixtures: isolated plugin managers, test plugins installed out of the way, small models.
 
 Models are built here once per module (building Keras models dominates the suite's run time);
 tests must not change them. Every model is small (16x16 images, a handful of channels).
@@ -7,15 +7,18 @@ tests must not change them. Every model is small (16x16 images, a handful of cha
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.metadata
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if os.environ.get("KERAS_BACKEND") == "jax":
@@ -47,6 +50,7 @@ PLUGIN_SOURCE = TESTS_DIR / "plugin_pkg"
 PLUGIN_DISTRIBUTION = "keras-inspect-testplugin"
 PLUGIN_MODULE = "keras_inspect_testplugin"
 PLUGIN_ENTRY_POINT = "testplugin"
+EXAMPLE_PLUGIN_SOURCE = TESTS_DIR.parent / "examples" / "plugin-package"
 
 
 # -- plugin managers -------------------------------------------------------------------------
@@ -64,92 +68,158 @@ def fresh_pm() -> Iterator[InspectPluginManager]:
         yield pm
 
 
-# -- the test plugin distribution ------------------------------------------------------------
+# -- plugin distributions, installed out of the way ---------------------------------------------
+#
+# Tests that need a real installed distribution pip-install it into a per-session temporary
+# directory and put that directory on sys.path (and PYTHONPATH, for subprocesses) only while a
+# fixture holds it: the environment running the tests is never changed, and tests that do not ask
+# for the distribution cannot see it.
 
 
-def _source_digest() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(PLUGIN_SOURCE.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".toml"}:
-            digest.update(str(path.relative_to(PLUGIN_SOURCE)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+def install_out_of_the_way(source: Path, workdir: Path) -> Path:
+    """pip-install the distribution at ``source`` into a new directory under ``workdir``."""
+    # Built from a copy, so setuptools' build/ and *.egg-info stay out of the source tree.
+    build_dir = workdir / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    shutil.copytree(source, build_dir, ignore=ignore)
+    target = workdir / "site"
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+        "--no-input", "--no-cache-dir", "--disable-pip-version-check",
+        "--target", str(target), str(build_dir),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"could not install {source} with {' '.join(command)}:\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return target
 
 
-def _installed_digest() -> str | None:
-    """The digest of the sources the installed copy was built from (``None``: not installed)."""
-    try:
-        dist = importlib.metadata.distribution(PLUGIN_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    # The installed copy must match the source tree file by file, or it is stale.
-    installed = {str(f): f for f in dist.files or ()}
-    digest = hashlib.sha256()
-    for path in sorted(PLUGIN_SOURCE.rglob("*")):
-        if not (path.is_file() and path.suffix in {".py", ".toml"}):
-            continue
-        relative = path.relative_to(PLUGIN_SOURCE)
-        digest.update(str(relative).encode())
-        if relative.name == "pyproject.toml":
-            digest.update(path.read_bytes())
-            continue
-        key = str(Path(*relative.parts[1:]))  # drop the "src/" of the source layout
-        if key not in installed:
-            return "missing " + key
-        digest.update(Path(dist.locate_file(installed[key])).read_bytes())
-    entry_points = {(e.group, e.name, e.value) for e in dist.entry_points}
-    if ("keras_inspect", PLUGIN_ENTRY_POINT, PLUGIN_MODULE) not in entry_points:
-        return "stale entry points"
-    return digest.hexdigest()
+def _forget_modules(package: str) -> None:
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    # pytest-xdist workers share the venv: only one of them may run pip at a time.
-    import fcntl
+def importable(directory: Path, package: str) -> Iterator[None]:
+    """Make the distributions in ``directory`` importable and discoverable, in and out of process.
 
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    ``directory`` comes first on the path, so its copy wins over one the user may have installed
+    (``package`` is forgotten on entry in case that copy was imported already). On leaving,
+    ``package`` is forgotten and the shared plugin manager dropped, so later tests neither import
+    this copy nor see its entry points.
+    """
+    entry = str(directory)
+    sys.path.insert(0, entry)
+    with pytest.MonkeyPatch.context() as patch:
+        inherited = os.environ.get("PYTHONPATH")
+        patch.setenv("PYTHONPATH", os.pathsep.join([entry, inherited] if inherited else [entry]))
+        _forget_modules(package)
+        importlib.invalidate_caches()
+        keras_inspect.reset_plugin_manager()
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            sys.path.remove(entry)
+            _forget_modules(package)
+            importlib.invalidate_caches()
+            keras_inspect.reset_plugin_manager()
 
 
-def install_test_plugin(workdir: Path) -> None:
-    """Install ``tests/plugin_pkg`` into the running interpreter's environment if needed."""
-    if _installed_digest() == _source_digest():
-        return
-    lock = Path(os.environ.get("TMPDIR", "/tmp")) / "keras-inspect-testplugin.lock"
-    with _file_lock(lock):
-        importlib.invalidate_caches()
-        if _installed_digest() == _source_digest():
-            return
-        # Build from a copy, so setuptools' build/ and *.egg-info stay out of the source tree.
-        build_dir = workdir / "plugin_pkg"
-        shutil.rmtree(build_dir, ignore_errors=True)
-        shutil.copytree(PLUGIN_SOURCE, build_dir)
-        command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-            "--no-build-isolation", "--no-input", "--disable-pip-version-check",
-            "--force-reinstall", str(build_dir),
-        ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"could not install the test plugin with {' '.join(command)}:\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-    importlib.invalidate_caches()
-    if _installed_digest() != _source_digest():
-        raise RuntimeError(f"{PLUGIN_DISTRIBUTION} was installed but does not match {PLUGIN_SOURCE}.")
+def import_from(directory: Path, package: str) -> ModuleType:
+    """Import ``package``, checking that it is the copy installed in ``directory``."""
+    module = importlib.import_module(package)
+    location = Path(module.__file__ or "").resolve()
+    if not location.is_relative_to(directory.resolve()):
+        raise RuntimeError(f"{package} was imported from {location}, not from {directory}.")
+    return module
 
 
 @pytest.fixture(scope="session")
-def test_plugin(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """The installed ``keras_inspect_testplugin`` module (installing it on first use)."""
-    install_test_plugin(tmp_path_factory.mktemp("testplugin"))
-    return importlib.import_module(PLUGIN_MODULE)
+def test_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the ``tests/plugin_pkg`` distribution (built once per session/worker)."""
+    return install_out_of_the_way(PLUGIN_SOURCE, tmp_path_factory.mktemp("testplugin"))
+
+
+@pytest.fixture(scope="session")
+def example_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the ``examples/plugin-package`` distribution (built once per session)."""
+    return install_out_of_the_way(EXAMPLE_PLUGIN_SOURCE, tmp_path_factory.mktemp("plugin-package"))
+
+
+@pytest.fixture(scope="module")
+def test_plugin(test_plugin_site: Path) -> Iterator[ModuleType]:
+    """The ``keras_inspect_testplugin`` module, installed and visible for one test module."""
+    with importable(test_plugin_site, PLUGIN_MODULE):
+        yield import_from(test_plugin_site, PLUGIN_MODULE)
+
+
+# -- the test run leaves the environment as it found it ------------------------------------------
+
+
+def _site_directories() -> list[str]:
+    directories = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    if site.ENABLE_USER_SITE:
+        directories.add(site.getusersitepackages())
+    return sorted(directories)
+
+
+def environment_distributions() -> frozenset[tuple[str, str, str]]:
+    """(name, version, directory) of every distribution installed in the running environment.
+
+    Read from the environment's site directories themselves, not sys.path, so that a
+    distribution made importable by a fixture does not count.
+    """
+    found = set()
+    for directory in _site_directories():
+        for dist in importlib.metadata.distributions(path=[directory]):
+            found.add((dist.metadata["Name"] or "?", dist.version, directory))
+    return frozenset(found)
+
+
+_ENVIRONMENT_BEFORE = pytest.StashKey[frozenset[tuple[str, str, str]]]()
+_ENVIRONMENT_CHANGES = pytest.StashKey[list[str]]()
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The controller (or a run without xdist) compares what every worker left behind: it takes
+    # its snapshot before starting the workers and checks it after they have all finished.
+    if not _is_xdist_worker(session.config):
+        session.config.stash[_ENVIRONMENT_BEFORE] = environment_distributions()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    before = session.config.stash.get(_ENVIRONMENT_BEFORE, None)
+    if before is None:
+        return
+    after = environment_distributions()
+    if after == before:
+        return
+    changes = [f"installed {name} {version} into {where}" for name, version, where in after - before]
+    changes += [f"removed {name} {version} from {where}" for name, version, where in before - after]
+    changes.sort()
+    session.config.stash[_ENVIRONMENT_CHANGES] = changes
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    changes = config.stash.get(_ENVIRONMENT_CHANGES, None)
+    if not changes:
+        return
+    title = "the Python environment changed during the test run"
+    terminalreporter.section(title, sep="=", red=True, bold=True)
+    for change in changes:
+        terminalreporter.write_line(change, red=True)
+    terminalreporter.write_line(
+        "Tests must install what they need into a temporary directory (see conftest.importable)."
+    )
 
 
 # -- models ------------------------------------------------------------------------------------

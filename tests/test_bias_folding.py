@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from _layout import output_on_zeros
 from conftest import to_numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,7 +48,7 @@ def _randomize(*variables: Any, seed: int = 0) -> None:
 
 
 def _assert_bias_is_output_on_zeros(layer: Any, shape: tuple[int, ...]) -> None:
-    output = to_numpy(layer(np.zeros(shape, "float32"), training=False))
+    output = to_numpy(output_on_zeros(layer, shape, training=False))
     values = keras_inspect.biases([layer])
     assert len(values) == 1, f"{layer.name} should add a constant"
     bias = to_numpy(values[0])
@@ -62,7 +63,7 @@ def _assert_bias_is_output_on_zeros(layer: Any, shape: tuple[int, ...]) -> None:
 
 
 def _assert_no_bias_and_zero_output(layer: Any, shape: tuple[int, ...]) -> None:
-    output = to_numpy(layer(np.zeros(shape, "float32"), training=False))
+    output = to_numpy(output_on_zeros(layer, shape, training=False))
     assert keras_inspect.biases([layer]) == []
     np.testing.assert_array_equal(output, np.zeros_like(output))
 

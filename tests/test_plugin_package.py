@@ -1,15 +1,10 @@
-"""examples/plugin-package, installed into the test environment and used through its entry point."""
+"""examples/plugin-package, pip-installed into a temporary directory, used through its entry point."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import importlib
 import importlib.metadata
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -21,85 +16,33 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from conftest import EXAMPLE_PLUGIN_SOURCE, import_from, importable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import keras_inspect as ki
 from keras_inspect import cli
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent / "examples" / "plugin-package"
-PYPROJECT = tomllib.loads((PACKAGE_DIR / "pyproject.toml").read_text())
+PYPROJECT = tomllib.loads((EXAMPLE_PLUGIN_SOURCE / "pyproject.toml").read_text())
 DISTRIBUTION = PYPROJECT["project"]["name"]
 VERSION = PYPROJECT["project"]["version"]
 ((ENTRY_NAME, ENTRY_VALUE),) = PYPROJECT["project"]["entry-points"]["keras_inspect"].items()
+PACKAGE = ENTRY_VALUE.split(".")[0]
 
 
-def _sources() -> list[Path]:
-    return sorted(p for p in (PACKAGE_DIR / "src").rglob("*.py") if "__pycache__" not in p.parts)
-
-
-def _digest(read: Any) -> str:
-    digest = hashlib.sha256()
-    for path in _sources():
-        relative = path.relative_to(PACKAGE_DIR / "src")
-        digest.update(str(relative).encode())
-        digest.update(read(relative))
-    return digest.hexdigest()
-
-
-def _is_current() -> bool:
-    """Whether the installed distribution was built from the current sources and metadata."""
-    try:
+@pytest.fixture(scope="module")
+def installed(example_plugin_site: Path) -> Iterator[ModuleType]:
+    """The example package, installed and visible (with its entry point) for one test module."""
+    # Fixtures resolve by name: test_docs.py imports this one and finds the site in conftest.
+    with importable(example_plugin_site, PACKAGE):
         dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    if dist.version != VERSION:
-        return False
-    entry_points = {(e.group, e.name, e.value) for e in dist.entry_points}
-    if ("keras_inspect", ENTRY_NAME, ENTRY_VALUE) not in entry_points:
-        return False
-    files = {str(f): f for f in dist.files or ()}
-
-    def read(relative: Path) -> bytes:
-        record = files.get(str(relative))
-        return b"missing" if record is None else Path(dist.locate_file(record)).read_bytes()
-
-    return _digest(read) == _digest(lambda relative: (PACKAGE_DIR / "src" / relative).read_bytes())
-
-
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    # pytest-xdist workers share the environment: one pip at a time.
-    lock = Path(os.environ.get("TMPDIR", "/tmp")) / "keras-inspect-plugin-package.lock"
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The example package, pip-installed (without dependencies) into this environment."""
-    importlib.invalidate_caches()
-    if not _is_current():
-        with _locked():
-            importlib.invalidate_caches()
-            if not _is_current():
-                # Build from a copy so that build/ and *.egg-info stay out of the example.
-                build = tmp_path_factory.mktemp("plugin-package") / "src-copy"
-                shutil.copytree(PACKAGE_DIR, build, ignore=shutil.ignore_patterns("__pycache__"))
-                command = [
-                    sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--no-input", "--disable-pip-version-check",
-                    "--force-reinstall", str(build),
-                ]  # fmt: skip
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
-                assert done.returncode == 0, done.stdout + done.stderr
-        importlib.invalidate_caches()
-    assert _is_current()
-    return importlib.import_module("keras_inspect_retrieval")
+        # The copy just built, with the metadata its pyproject.toml declares.
+        assert Path(dist.locate_file("")).resolve() == example_plugin_site.resolve()
+        assert dist.version == VERSION
+        assert ("keras_inspect", ENTRY_NAME, ENTRY_VALUE) in {
+            (e.group, e.name, e.value) for e in dist.entry_points
+        }
+        yield import_from(example_plugin_site, PACKAGE)
 
 
 @pytest.fixture
@@ -214,3 +157,22 @@ def test_cli_summary_of_a_saved_model_uses_the_plugin(
     assert data["defaults"]["pooling"] == ["gem"]
     assert cli.main(["plugins"]) == 0
     assert f"{ENTRY_NAME}  [{DISTRIBUTION} {VERSION}, plugin]" in capsys.readouterr().out
+
+
+def test_a_subprocess_finds_it_through_pythonpath(
+    installed: ModuleType, example_plugin_site: Path
+) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(example_plugin_site)
+    locate = f"import importlib.metadata as m; print(m.distribution({DISTRIBUTION!r}).locate_file(''))"
+    where = subprocess.run(
+        [sys.executable, "-c", locate],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(where).resolve() == example_plugin_site.resolve()
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_inspect", "plugins"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{ENTRY_NAME}  [{DISTRIBUTION} {VERSION}, plugin]" in done.stdout

@@ -5,12 +5,19 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import pytest
-from conftest import CHEAP, PLUGIN_DISTRIBUTION, PLUGIN_ENTRY_POINT, randomize_weights, to_numpy
+from conftest import (
+    CHEAP,
+    PLUGIN_DISTRIBUTION,
+    PLUGIN_ENTRY_POINT,
+    randomize_weights,
+    to_numpy,
+)
 from keras import layers
 
 import keras_inspect
@@ -43,11 +50,15 @@ def shift_model(test_plugin: types.ModuleType) -> keras.Model:
     return build_shift_model(test_plugin.ChannelShift)
 
 
-def test_test_plugin_is_an_installed_distribution(test_plugin: types.ModuleType) -> None:
+def test_test_plugin_is_a_distribution_installed_out_of_the_way(
+    test_plugin: types.ModuleType, test_plugin_site: Path
+) -> None:
     dist = importlib.metadata.distribution(PLUGIN_DISTRIBUTION)
     [entry_point] = [e for e in dist.entry_points if e.group == "keras_inspect"]
     assert entry_point.name == PLUGIN_ENTRY_POINT
     assert entry_point.load() is test_plugin
+    # Found in the fixture's temporary directory, ahead of any copy installed in the environment.
+    assert Path(dist.locate_file("")).resolve() == test_plugin_site.resolve()
 
 
 def test_fresh_manager_loads_the_entry_point(
