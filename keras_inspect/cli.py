@@ -2,7 +2,12 @@
 
 ``keras-inspect summary MODEL`` prints what keras-inspect finds in a model; ``keras-inspect
 plugins`` lists the loaded plugins. Every failure is one line on stderr and a non-zero exit
-status; ``KERAS_INSPECT_DEBUG=1`` shows the traceback instead.
+status; ``KERAS_INSPECT_DEBUG=1`` shows the traceback (and the backend's own logs) instead.
+
+Arguments and paths are checked before Keras or a backend is imported, so a mistake is reported
+at once and alone; the backend's start-up lines are filtered out of stderr (see
+:mod:`keras_inspect.console`). Text from files and plugins is printed with its control
+characters escaped.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from typing import Any, TextIO
 
 import attrs
 
+from keras_inspect.console import DEBUG_ENV, debugging, printable, quiet_backend
+
 PROG = "keras-inspect"
-DEBUG_ENV = "KERAS_INSPECT_DEBUG"
 #: Steps that take longer than this (seconds) announce themselves on stderr.
 PROGRESS_DELAY = 1.0
 
@@ -49,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser(
         "summary",
-        help="layers in graph order with their roles, biases and the expose() defaults",
+        help="the layer each role search picks, the expose() defaults, and every layer",
         description=(
-            "Summarise a model: every layer in graph order (nested models included), the roles "
-            "the plugins give it, whether it adds a bias, its output shape, and what "
-            "expose(model) returns by default."
+            "Summarise a model: the layer a search by each role picks, what expose(model) "
+            "returns by default, then every layer in graph order (nested models included) with "
+            "the roles it was chosen for, whether it adds a bias and its output shape."
         ),
     )
     summary.add_argument(
@@ -63,7 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         "case (e.g. resnet50v2, mobilenetv2, efficientnetb0), built with weights=None",
     )
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
-    summary.add_argument("--role", metavar="ROLE", help="only the layers that play ROLE")
+    summary.add_argument(
+        "--role", metavar="ROLE", help="list every layer that plays ROLE (its candidates)"
+    )
+    summary.add_argument(
+        "--candidates",
+        action="store_true",
+        help="show every role each layer can play, not only the roles a search picks it for",
+    )
     summary.add_argument(
         "--unsafe",
         action="store_true",
@@ -145,10 +158,10 @@ def run_summary(args: argparse.Namespace, out: TextIO) -> int:
         pm = plugin_manager()
         if args.role is not None:
             pm.check_role(args.role)
-    with progress(f"loading {args.model}"):
+    with progress(f"loading {printable(args.model)}"):
         model = resolve_model(args.model, unsafe=args.unsafe, image_size=args.image_size)
     with progress("inspecting"):
-        result = summary(model, role=args.role, pm=pm)
+        result = summary(model, role=args.role, candidates=args.candidates, pm=pm)
     if args.json:
         out.write(result.to_json() + "\n")
     else:
@@ -177,35 +190,45 @@ def run_plugins(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps(rows, indent=2) + "\n")
         return EXIT_OK
     for row in rows:
-        origin = f"{row['distribution']} {row['version']}"
+        # Names, versions and errors come from installed distributions: shown, never obeyed.
+        name = printable(row["name"])
+        origin = printable(f"{row['distribution']} {row['version']}")
         kind = "built-in" if row["builtin"] else "plugin"
         if row["error"] is not None:
-            out.write(f"{row['name']}  [{origin}, FAILED]\n    {row['error']}\n")
+            out.write(f"{name}  [{origin}, FAILED]\n    {_one_line(row['error'])}\n")
             continue
-        out.write(f"{row['name']}  [{origin}, {kind}]\n")
-        out.write(f"    hooks: {', '.join(row['hooks']) or '-'}\n")
+        out.write(f"{name}  [{origin}, {kind}]\n")
+        out.write(f"    hooks: {printable(', '.join(row['hooks']) or '-')}\n")
     failed = sum(row["error"] is not None for row in rows)
     out.write(f"\n{len(rows) - failed} plugins loaded, {failed} failed.\n")
     return EXIT_OK
 
 
-def _one_line(error: BaseException) -> str:
+def _one_line(error: BaseException | str) -> str:
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    return text or type(error).__name__
+    if not text and isinstance(error, BaseException):
+        text = type(error).__name__
+    return printable(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``keras-inspect`` console script; returns the exit status."""
-    # Native TensorFlow logs would otherwise drown the one-line messages (no effect once TF is
-    # imported, which only happens below for a model).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not debugging():
+        # TensorFlow's post-initialisation C++ logs (the earlier ones are filtered from stderr).
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     out = sys.stdout
     try:
         if args.command == "summary":
-            return run_summary(args, out)
-        return run_plugins(args, out)
+            from keras_inspect.loading import check_model_spec
+
+            # Before any backend import: a wrong path is one line, at once.
+            check_model_spec(args.model, image_size=args.image_size)
+        with quiet_backend():
+            if args.command == "summary":
+                return run_summary(args, out)
+            return run_plugins(args, out)
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED
@@ -215,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
     except Exception as error:
-        if os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        if debugging():
             raise
         from keras_inspect.framework.errors import KerasInspectError
 

@@ -1,13 +1,14 @@
 """``summary(model)``: what keras-inspect finds in a model, layer by layer, and why.
 
-Every row says which roles the plugins gave a layer and which plugin decided each one, so a user
-who disagrees knows which plugin to override. The summary is data first (attrs records,
-``to_dict``/``to_json``); printing it is a view: a rich table on a terminal, plain text otherwise.
+A summary says first what the searches pick: for each role, the layer ``find_layer_with(model,
+role=...)`` returns, and what ``expose(model)`` returns without arguments. Then every layer in
+graph order, with every role the plugins give it and which plugin decided each one, so a user who
+disagrees knows which plugin to override. The summary is data (attrs records,
+``to_dict``/``to_json``); printing it is a view (:mod:`keras_inspect.summary_render`).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Iterable
@@ -19,11 +20,19 @@ from keras_inspect.framework.current_manager import plugin_manager, using_plugin
 from keras_inspect.framework.errors import KerasInspectError
 from keras_inspect.framework.inspected_model import inspect_model
 from keras_inspect.framework.manager import InspectPluginManager
-from keras_inspect.framework.walk import LayerEntry
+from keras_inspect.framework.search import role_decisions
+from keras_inspect.summary_render import format_shapes, render_rich, render_text, short_plugin
+
+# The views are re-exported: they used to live here.
+__all__ = [
+    "ExposeDefaults", "LayerRow", "ModelSummary", "RoleChoice", "RoleDecision", "format_shapes",
+    "render_rich", "render_text", "short_plugin", "summary",
+]  # fmt: skip
 
 Shape = tuple[Any, ...]
 
-_BUILTIN_PREFIX = "keras_inspect.adapters."
+#: Roles listed first, in this order; other roles (declared by plugins) follow by name.
+ROLE_ORDER = ("logits", "pooling", "normalization", "feature_map")
 
 
 @attrs.frozen(kw_only=True)
@@ -35,18 +44,37 @@ class RoleDecision:
 
 
 @attrs.frozen(kw_only=True)
+class RoleChoice:
+    """The layer a search by one role picks (``find_layer_with(model, role=role)``).
+
+    :ivar role: the role searched for.
+    :ivar path: the chosen layer's path, ``None`` when no layer plays the role.
+    :ivar type: the chosen layer's class name.
+    :ivar plugin: the plugin that decided the chosen layer plays the role.
+    :ivar error: the search's message when it found no layer.
+    """
+
+    role: str
+    path: tuple[str, ...] | None = None
+    type: str | None = None
+    plugin: str | None = None
+    error: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class LayerRow:
     """One layer of the summary, in graph order.
 
     :ivar path: layer names from the top model down.
     :ivar type: the layer's class name.
-    :ivar roles: the roles it plays, each with the deciding plugin.
+    :ivar roles: every role it plays (it is a candidate for), each with the deciding plugin.
     :ivar has_bias: whether a plugin reported a constant the layer adds to its output.
     :ivar bias_plugin: the plugin that reported it.
     :ivar output_shapes: the symbolic shape of each output tensor (``None`` if unknown).
     :ivar in_graph: whether the layer's signals can be exposed by graph surgery.
     :ivar default_for: what ``expose(model)`` takes from this layer by default:
         ``"logits"`` (its output) and/or ``"pooling"`` (its input).
+    :ivar chosen_for: the roles for which a search picks this layer (see :class:`RoleChoice`).
     """
 
     path: tuple[str, ...]
@@ -57,6 +85,7 @@ class LayerRow:
     output_shapes: tuple[Shape, ...] | None = None
     in_graph: bool = True
     default_for: tuple[str, ...] = ()
+    chosen_for: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -76,6 +105,7 @@ class ExposeDefaults:
     :ivar feature_map_shapes: shapes of that pooling layer's input tensors.
     :ivar logits_error: the message of the search error when no logits layer is found.
     :ivar pooling_error: the same for the pooling layer.
+    :ivar logits_shapes: shapes of the logits layer's output tensors.
     """
 
     logits: tuple[str, ...] | None = None
@@ -83,11 +113,17 @@ class ExposeDefaults:
     feature_map_shapes: tuple[Shape, ...] | None = None
     logits_error: str | None = None
     pooling_error: str | None = None
+    logits_shapes: tuple[Shape, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ModelSummary:
-    """The summary of one model; ``str()`` is a plain-text table, ``print()`` picks the best view."""
+    """The summary of one model; ``str()`` is plain text, ``print()`` picks the best view.
+
+    :ivar chosen: for each role (built-in roles first), the layer a search by that role picks.
+    :ivar candidates: whether the views list every role of every layer (candidates), rather
+        than only the roles for which a search picks the layer.
+    """
 
     model_name: str
     model_type: str
@@ -96,6 +132,12 @@ class ModelSummary:
     rows: tuple[LayerRow, ...]
     defaults: ExposeDefaults
     role_filter: str | None = None
+    chosen: tuple[RoleChoice, ...] = ()
+    candidates: bool = False
+
+    def choice(self, role: str) -> RoleChoice | None:
+        """The :class:`RoleChoice` for ``role`` (``None`` for a role no plugin declared)."""
+        return next((c for c in self.chosen if c.role == role), None)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, dicts, strings, ints, ``None``), ready for JSON."""
@@ -108,7 +150,7 @@ class ModelSummary:
         return render_text(self)
 
     def print(self, file: TextIO | None = None) -> None:
-        """Print a rich table when ``file`` (default stdout) is a terminal, plain text otherwise."""
+        """Print rich tables when ``file`` (default stdout) is a terminal, plain text otherwise."""
         file = file if file is not None else sys.stdout
         if _isatty(file):
             try:
@@ -125,71 +167,149 @@ class ModelSummary:
 
 
 def summary(
-    model: Any, *, role: str | None = None, pm: InspectPluginManager | None = None
+    model: Any,
+    *,
+    role: str | None = None,
+    candidates: bool = False,
+    pm: InspectPluginManager | None = None,
 ) -> ModelSummary:
     """Summarise what keras-inspect finds in ``model``.
 
     :param model: a Keras model (nested models are walked in graph order).
     :param role: keep only the layers that play this role (an unknown role raises with close
-        matches).
+        matches); the views then list the candidates for it.
+    :param candidates: make the views list every role of every layer, not only the roles for
+        which a search picks the layer (the data always holds both).
     :param pm: the plugin manager to ask (default: the current one).
     """
     if pm is not None and pm is not plugin_manager():
-        # Searches inside (the expose defaults) ask the current manager: make it this one.
+        # The searches inside ask the current manager: make it this one.
         with using_plugin_manager(pm):
-            return summary(model, role=role, pm=pm)
+            return summary(model, role=role, candidates=candidates, pm=pm)
     pm = plugin_manager()
+    flavour_name, facts = _layer_facts(model, pm, role)
+    roles = tuple(sorted(pm.roles()))
+    ordered = [r for r in ROLE_ORDER if r in roles] + [r for r in roles if r not in ROLE_ORDER]
+    by_layer = {id(fact.layer): fact for fact in facts}
+    chosen = tuple(_choose(model, r, by_layer) for r in ordered)
+    picked = {c.role: by_layer.get(id(c.layer)) for c in chosen}
+    rows = []
+    for fact in facts:
+        if role is not None and role not in fact.row.role_names:
+            continue
+        chosen_for = tuple(r for r in ordered if picked[r] is fact)
+        default_for = tuple(r for r in ("logits", "pooling") if r in chosen_for)
+        rows.append(attrs.evolve(fact.row, default_for=default_for, chosen_for=chosen_for))
+    return ModelSummary(
+        model_name=str(getattr(model, "name", type(model).__name__)),
+        model_type=type(model).__name__,
+        flavour=flavour_name,
+        roles=roles,
+        rows=tuple(rows),
+        defaults=_defaults(chosen, picked),
+        role_filter=role,
+        chosen=tuple(c.choice for c in chosen),
+        candidates=candidates,
+    )
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _Fact:
+    """What the framework says about one layer, before the searches are run."""
+
+    layer: Any
+    row: LayerRow
+    input_shapes: tuple[Shape, ...] | None
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _Chosen:
+    choice: RoleChoice
+    layer: Any = None
+
+    @property
+    def role(self) -> str:
+        return self.choice.role
+
+
+def _choose(model: Any, role: str, by_layer: dict[int, _Fact]) -> _Chosen:
+    """What ``find_layer_with(model, role=role)`` returns, as the user would call it."""
+    from keras_inspect.inspection import find_layer_with
+
+    try:
+        layer = find_layer_with(model, role=role)
+    except KerasInspectError as error:
+        return _Chosen(choice=RoleChoice(role=role, error=str(error)))
+    fact = by_layer.get(id(layer))
+    if fact is None:  # a plugin strategy may pick a layer the walk does not list
+        name = str(getattr(layer, "name", type(layer).__name__))
+        choice = RoleChoice(role=role, path=(name,), type=type(layer).__name__)
+        return _Chosen(choice=choice, layer=layer)
+    plugin = next((d.plugin for d in fact.row.roles if d.role == role), None)
+    choice = RoleChoice(role=role, path=fact.row.path, type=fact.row.type, plugin=plugin)
+    return _Chosen(choice=choice, layer=layer)
+
+
+def _defaults(chosen: tuple[_Chosen, ...], picked: dict[str, _Fact | None]) -> ExposeDefaults:
+    # expose(model) takes the logits and pooling layers that the role searches pick.
+    found = {c.role: c.choice for c in chosen}
+    logits, pooling = found.get("logits"), found.get("pooling")
+    logits_fact, pooling_fact = picked.get("logits"), picked.get("pooling")
+    return ExposeDefaults(
+        logits=logits.path if logits else None,
+        pooling=pooling.path if pooling else None,
+        feature_map_shapes=pooling_fact.input_shapes if pooling_fact else None,
+        logits_error=(logits.error if logits else "no plugin declares the role 'logits'"),
+        pooling_error=(pooling.error if pooling else "no plugin declares the role 'pooling'"),
+        logits_shapes=logits_fact.row.output_shapes if logits_fact else None,
+    )
+
+
+# -- the framework's view of each layer --------------------------------------------------------
+# The only place that uses the framework's internals (walk, flavour, classify, layer_bias).
+
+
+def _layer_facts(
+    model: Any, pm: InspectPluginManager, role: str | None
+) -> tuple[str, list[_Fact]]:
     view = inspect_model(model, pm)
     flavour = view.reader
     if role is not None:
         pm.check_role(role)
-    roles = tuple(sorted(pm.roles()))
-    defaults = _defaults(model, view)
-    picked: dict[tuple[str, ...], list[str]] = {}
-    if defaults.logits is not None:
-        picked.setdefault(defaults.logits, []).append("logits")
-    if defaults.pooling is not None:
-        picked.setdefault(defaults.pooling, []).append("pooling")
-    rows = []
+    roles = sorted(pm.roles())
+    facts = []
     for entry in view.entries:
-        row = _row(entry, flavour, pm, roles, tuple(picked.get(entry.path, ())))
-        if role is None or role in row.role_names:
-            rows.append(row)
-    return ModelSummary(
-        model_name=str(getattr(model, "name", type(model).__name__)),
-        model_type=type(model).__name__,
-        flavour=str(getattr(flavour, "name", type(flavour).__name__)),
-        roles=roles,
-        rows=tuple(rows),
-        defaults=defaults,
-        role_filter=role,
-    )
+        layer = entry.layer
+        decisions = [
+            RoleDecision(role=name, plugin=plugin)
+            for name, plugin in role_decisions(view, layer, roles)
+        ]
+        bias, bias_plugin = pm.layer_bias(layer)
+        row = LayerRow(
+            path=entry.path,
+            type=type(layer).__name__,
+            roles=tuple(decisions),
+            has_bias=bias is not None,
+            bias_plugin=bias_plugin if bias is not None else None,
+            output_shapes=_call_shapes(entry, flavour, "output"),
+            in_graph=entry.in_graph,
+        )
+        inputs = _call_shapes(entry, flavour, "input")
+        facts.append(_Fact(layer=layer, row=row, input_shapes=inputs))
+    return str(getattr(flavour, "name", type(flavour).__name__)), facts
 
 
-def _row(
-    entry: LayerEntry,
-    flavour: Any,
-    pm: InspectPluginManager,
-    roles: Iterable[str],
-    default_for: tuple[str, ...],
-) -> LayerRow:
-    layer = entry.layer
-    decisions = []
-    for role in roles:
-        plays, plugin = pm.classify(layer, role)
-        if plays:
-            decisions.append(RoleDecision(role=role, plugin=plugin))
-    bias, bias_plugin = pm.layer_bias(layer)
-    return LayerRow(
-        path=entry.path,
-        type=type(layer).__name__,
-        roles=tuple(decisions),
-        has_bias=bias is not None,
-        bias_plugin=bias_plugin if bias is not None else None,
-        output_shapes=_output_shapes(entry, flavour),
-        in_graph=entry.in_graph,
-        default_for=default_for,
-    )
+def _call_shapes(entry: Any, flavour: Any, which: str) -> tuple[Shape, ...] | None:
+    """Shapes of the input or output tensors of the layer's last call in its graph."""
+    if not entry.in_graph:
+        return None
+    try:
+        calls = flavour.calls(entry.layer, entry.container)
+        return _shapes(flavour.call_tensors(calls[-1], which)) if calls else None
+    except Exception:
+        # A summary must not fail on a layer whose graph record is unusual; the shape is just
+        # left unknown.
+        return None
 
 
 def _shape(tensor: Any) -> Shape | None:
@@ -209,52 +329,6 @@ def _shapes(tensors: Iterable[Any]) -> tuple[Shape, ...] | None:
     return shapes  # type: ignore[return-value]
 
 
-def _output_shapes(entry: LayerEntry, flavour: Any) -> tuple[Shape, ...] | None:
-    if entry.in_graph:
-        try:
-            calls = flavour.calls(entry.layer, entry.container)
-            if calls:
-                return _shapes(flavour.call_tensors(calls[-1], "output"))
-        except Exception:
-            # A summary must not fail on a layer whose graph record is unusual; the shape is
-            # just left unknown.
-            return None
-    return None
-
-
-def _defaults(model: Any, view: Any) -> ExposeDefaults:
-    from keras_inspect.framework.search import get_global_pooling_layer, get_logits_layer
-
-    flavour = view.reader
-    logits = pooling = None
-    logits_error = pooling_error = None
-    feature_map = None
-    try:
-        logits = view.entry_of(get_logits_layer(model)).path
-    except KerasInspectError as error:
-        logits_error = str(error)
-    try:
-        entry = view.entry_of(get_global_pooling_layer(model))
-    except KerasInspectError as error:
-        pooling_error = str(error)
-    else:
-        pooling = entry.path
-        if entry.in_graph:
-            try:
-                calls = flavour.calls(entry.layer, entry.container)
-                if calls:
-                    feature_map = _shapes(flavour.call_tensors(calls[-1], "input"))
-            except Exception:
-                feature_map = None
-    return ExposeDefaults(
-        logits=logits,
-        pooling=pooling,
-        feature_map_shapes=feature_map,
-        logits_error=logits_error,
-        pooling_error=pooling_error,
-    )
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -268,98 +342,3 @@ def _isatty(file: Any) -> bool:
         return bool(file.isatty())
     except (AttributeError, ValueError):
         return False
-
-
-# -- rendering ---------------------------------------------------------------------------------
-
-
-def short_plugin(name: str | None) -> str:
-    """A plugin name as tables show it: built-in adapters without their package prefix."""
-    if name is None:
-        return "?"
-    return name[len(_BUILTIN_PREFIX) :] if name.startswith(_BUILTIN_PREFIX) else name
-
-
-def format_shapes(shapes: tuple[Shape, ...] | None) -> str:
-    if shapes is None:
-        return "?"
-    texts = ["(" + ", ".join("None" if d is None else str(d) for d in s) + ")" for s in shapes]
-    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-
-
-def _cells(row: LayerRow) -> list[str]:
-    roles = ", ".join(f"{d.role} ({short_plugin(d.plugin)})" for d in row.roles) or "-"
-    bias = f"yes ({short_plugin(row.bias_plugin)})" if row.has_bias else "-"
-    marks = []
-    if "logits" in row.default_for:
-        marks.append("<- logits")
-    if "pooling" in row.default_for:
-        marks.append("<- pooling input")
-    name = row.name + ("" if row.in_graph else " *")
-    return [name, row.type, roles, bias, format_shapes(row.output_shapes), " ".join(marks)]
-
-
-_HEADERS = ["layer", "type", "roles (plugin)", "bias (plugin)", "output shape", "expose default"]
-
-
-def _default_lines(s: ModelSummary) -> list[str]:
-    d = s.defaults
-    if d.logits is not None:
-        logits = f"output of {'/'.join(d.logits)!r}"
-    else:
-        logits = f"none ({d.logits_error})"
-    if d.pooling is not None:
-        pooling = f"input of {'/'.join(d.pooling)!r}, shape {format_shapes(d.feature_map_shapes)}"
-    else:
-        pooling = f"none ({d.pooling_error})"
-    return [
-        "expose(model) returns by default:",
-        f"  logits:      {logits}",
-        f"  feature map: {pooling}",
-    ]
-
-
-def _title(s: ModelSummary) -> str:
-    where = f", layers playing role {s.role_filter!r}" if s.role_filter else ""
-    count = f"{len(s.rows)} layer" + ("" if len(s.rows) == 1 else "s")
-    return f"Model {s.model_name!r} ({s.model_type}, {s.flavour}): {count}{where}"
-
-
-def _footnotes(s: ModelSummary) -> list[str]:
-    notes = [f"known roles: {', '.join(s.roles)}"]
-    if any(not row.in_graph for row in s.rows):
-        notes.append(
-            "* inside a layer without a functional graph: found by the walk, not exposable "
-            "by graph surgery"
-        )
-    return notes
-
-
-def render_text(s: ModelSummary) -> str:
-    """The summary as a plain-text table (what ``str(summary)`` returns)."""
-    table = [_HEADERS, *(_cells(row) for row in s.rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(_HEADERS))]
-    out = io.StringIO()
-    out.write(_title(s) + "\n")
-    for index, line in enumerate(table):
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() + "\n")
-        if index == 0:
-            out.write("  ".join("-" * w for w in widths) + "\n")
-    out.write("\n".join(["", *_default_lines(s), *_footnotes(s)]))
-    return out.getvalue()
-
-
-def render_rich(s: ModelSummary) -> Any:
-    """The summary as a rich renderable (a table followed by the expose defaults)."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(_title(s)), title_justify="left", header_style="bold")
-    for header in _HEADERS:
-        table.add_column(header, overflow="fold")
-    for row in s.rows:
-        style = "bold green" if row.default_for else None
-        # Text, not str: a shape list like "[(None, 2), ...]" must not be read as rich markup.
-        table.add_row(*(Text(cell) for cell in _cells(row)), style=style)
-    return Group(table, Text("\n".join([*_default_lines(s), *_footnotes(s)])))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 
+import attrs
 import keras
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_inspect as ki
-from keras_inspect.summary import LayerRow, ModelSummary, RoleDecision, format_shapes
+from keras_inspect.summary import LayerRow, ModelSummary, RoleChoice, RoleDecision, format_shapes
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,7 @@ def test_expose_defaults_match_the_searches(
     assert result.defaults.feature_map_shapes == (tuple(gap_input.shape),)
     exposed = ki.expose(nested_model)
     assert tuple(exposed.outputs[1].shape) == result.defaults.feature_map_shapes[0]
+    assert (tuple(exposed.outputs[0].shape),) == result.defaults.logits_shapes
     assert _row(result, "head").default_for == ("logits",)
     assert _row(result, "backbone/gap").default_for == ("pooling",)
 
@@ -126,7 +128,13 @@ def test_the_deciding_plugin_is_named(nested_model: keras.Model) -> None:
     assert RoleDecision(role="activation", plugin="marker-plugin") in relu.roles
     assert "activation" not in _row(s, "backbone/conv").role_names
     assert "activation" in s.roles
-    assert "activation (marker-plugin)" in str(s)
+    assert s.choice("activation") == RoleChoice(
+        role="activation", path=("backbone", "relu"), type="ReLU", plugin="marker-plugin"
+    )
+    assert _line(str(s), "activation").split() == [
+        "activation", "backbone/relu", "ReLU", "decided", "by", "marker-plugin"
+    ]
+    assert "activation* (marker-plugin)" in str(ki.summary(nested_model, pm=pm, candidates=True))
 
 
 def test_to_dict_and_json_are_the_same_data(result: ModelSummary) -> None:
@@ -138,8 +146,13 @@ def test_to_dict_and_json_are_the_same_data(result: ModelSummary) -> None:
     assert head["roles"][0]["role"] == "logits"
     assert set(head) == {
         "path", "type", "roles", "has_bias", "bias_plugin", "output_shapes", "in_graph",
-        "default_for",
+        "default_for", "chosen_for",
     }
+    assert head["chosen_for"] == ["logits"]
+    chosen = {c["role"]: c for c in data["chosen"]}
+    assert set(chosen) == set(data["roles"])
+    assert chosen["logits"]["path"] == ["head"] and chosen["logits"]["type"] == "Dense"
+    assert chosen["pooling"]["path"] == ["backbone", "gap"]
 
 
 def test_plain_text_lists_every_layer(result: ModelSummary) -> None:
@@ -151,6 +164,80 @@ def test_plain_text_lists_every_layer(result: ModelSummary) -> None:
     buffer = io.StringIO()
     result.print(buffer)
     assert buffer.getvalue() == text + "\n"
+
+
+def _line(text: str, start: str) -> str:
+    """The one line of ``text`` that starts with ``start`` (after indentation)."""
+    (line,) = [ln for ln in text.splitlines() if ln.strip().startswith(start + " ")]
+    return line
+
+
+def test_each_role_names_the_layer_its_search_picks(
+    nested_model: keras.Model, result: ModelSummary
+) -> None:
+    assert [c.role for c in result.chosen][:4] == ["logits", "pooling", "normalization",
+                                                   "feature_map"]  # fmt: skip
+    layers = {row.path: entry.layer for row, entry in zip(result.rows, ki.walk(nested_model))}
+    for choice in result.chosen:
+        if choice.path is None:  # a role some installed plugin declares, for other models
+            with pytest.raises(ki.NoMatchingLayerError):
+                ki.find_layer_with(nested_model, role=choice.role)
+            assert choice.error and not any(choice.role in r.chosen_for for r in result.rows)
+            continue
+        picked = ki.find_layer_with(nested_model, role=choice.role)
+        assert layers[choice.path] is picked
+        assert choice.type == type(picked).__name__
+        assert choice.plugin == ki.plugin_manager().classify(picked, choice.role)[1]
+        # Exactly one row is marked with the role: the chosen one.
+        marked = [row.path for row in result.rows if choice.role in row.chosen_for]
+        assert marked == [choice.path]
+    assert result.choice("logits").path == ("head",)
+    assert result.choice("normalization").path == ("backbone", "bn")
+    assert result.choice("feature_map").path == ("backbone", "relu")
+
+
+def test_the_table_marks_roles_only_where_a_search_picks_the_layer(result: ModelSummary) -> None:
+    text = str(result)
+    # conv plays logits (it has a kernel) and feature_map, but no search picks it.
+    assert set(_row(result, "backbone/conv").role_names) == {"logits", "feature_map"}
+    assert _line(text, "backbone/conv").split()[2] == "-"
+    assert _line(text, "head").split()[2] == "logits"
+    assert "(fallback)" not in text
+    candidates = str(attrs.evolve(result, candidates=True))
+    assert "feature_map (feature_map), logits (fallback)" in _line(candidates, "backbone/conv")
+    assert "logits* (fallback)" in _line(candidates, "head")
+
+
+def test_the_searches_and_expose_come_before_the_table(result: ModelSummary) -> None:
+    lines = str(result).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("layer "))
+    picks = lines.index("A search by role picks (find_layer_with(model, role=...)):")
+    expose = next(i for i, line in enumerate(lines) if line.startswith("expose(model) returns"))
+    assert 0 < picks < expose < header
+    assert _line(str(result), "logits:").split()[1:] == ["output", "of", "'head',", "shape",
+                                                         "(None,", "3)"]  # fmt: skip
+    for choice in result.chosen:
+        shown = "/".join(choice.path) if choice.path is not None else "none"
+        assert shown in _line("\n".join(lines[picks:expose]), choice.role)
+
+
+def test_a_role_no_layer_plays() -> None:
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2, name="only")])
+    s = ki.summary(model)
+    pooling = s.choice("pooling")
+    assert pooling.path is None and pooling.type is None
+    assert "pooling" in pooling.error and pooling.error == s.defaults.pooling_error
+    assert _line(str(s), "pooling").split()[1:] == ["none", "no", "layer", "plays", "it"]
+    assert "expose(model) cannot pick its defaults" in str(s)
+
+
+def test_a_role_filter_lists_every_candidate(nested_model: keras.Model) -> None:
+    s = ki.summary(nested_model, role="logits")
+    assert [row.name for row in s.rows] == ["backbone/conv", "head"]
+    text = str(s)
+    assert "2 layers playing role 'logits'" in text
+    assert "logits (fallback)" in _line(text, "backbone/conv")
+    assert "logits* (fallback)" in _line(text, "head")
 
 
 class _Terminal(io.StringIO):
