@@ -3,88 +3,127 @@
 Find the logits, pooling, normalization and feature-map layers of any Keras model (nested models
 included), get the constant bias each layer adds, and build models that return intermediate
 signals, all through plugins that third parties can extend.
+
+The public names load on first use (PEP 562) when Keras is not imported yet, so that the
+``keras-inspect`` command can check its arguments before a backend starts; once Keras is
+imported, ``import keras_inspect`` loads them at once.
 """
 
 from __future__ import annotations
 
-# First, so that a missing Keras backend is reported with the extra to install.
-from keras_inspect.framework.dependencies import MissingDependencyError, import_keras
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
-import_keras()
+# A missing backend is reported at once, with the extra that installs it (nothing is imported).
+from keras_inspect.framework.dependencies import MissingDependencyError, check_backend_installed
 
-# Registers the wrapper layers of exposed models with Keras' serialization, so that a saved
-# exposed model loads after `import keras_inspect`.
-import keras_inspect.adapters.keras3.wrappers  # noqa: E402,F401
-from keras_inspect.framework.current_manager import (  # noqa: E402
-    plugin_manager,
-    reset_plugin_manager,
-    using_plugin_manager,
-)
-from keras_inspect.framework.endpoints import Endpoint  # noqa: E402
-from keras_inspect.framework.errors import (  # noqa: E402
-    EndpointError,
-    KerasInspectError,
-    LayerNotFoundError,
-    NoMatchingLayerError,
-    PluginError,
-)
-from keras_inspect.framework.graph_reader import GraphReader  # noqa: E402
-from keras_inspect.framework.hookspecs import hookimpl, hookspec  # noqa: E402
-from keras_inspect.framework.manager import InspectPluginManager, PluginInfo  # noqa: E402
-from keras_inspect.framework.plugin_loader import new_plugin_manager  # noqa: E402
-from keras_inspect.framework.register_layer import register_layer, unregister_layer  # noqa: E402
-from keras_inspect.framework.search import layers_with_role, walk  # noqa: E402
-from keras_inspect.framework.split import split  # noqa: E402
-from keras_inspect.framework.target import get_target_layer  # noqa: E402
-from keras_inspect.framework.tensors import align_to_axes  # noqa: E402
-from keras_inspect.framework.walk import LayerEntry  # noqa: E402
-from keras_inspect import inspection  # noqa: E402
-from keras_inspect.inspection import (  # noqa: E402
-    KERNEL_AXIS,
-    SPATIAL_AXIS,
-    biases,
-    endpoints,
-    expose,
-    find_layer_with,
-    gather_units,
-    get_global_pooling_layer,
-    get_logits_layer,
-    get_nested_layer,
-    layers_with_biases,
-)
-from keras_inspect.summary import ModelSummary, summary  # noqa: E402
+check_backend_installed()
 
 __version__ = "0.1.0"
 
-__all__ = sorted(
-    [
-        *inspection.__all__,
-        "Endpoint",
-        "EndpointError",
-        "GraphReader",
-        "InspectPluginManager",
-        "KerasInspectError",
-        "LayerEntry",
-        "LayerNotFoundError",
-        "MissingDependencyError",
-        "ModelSummary",
-        "NoMatchingLayerError",
-        "PluginError",
-        "PluginInfo",
-        "__version__",
-        "align_to_axes",
-        "get_target_layer",
-        "hookimpl",
-        "hookspec",
-        "layers_with_role",
-        "new_plugin_manager",
-        "plugin_manager",
-        "register_layer",
-        "reset_plugin_manager",
-        "split",
-        "summary",
-        "unregister_layer",
-        "using_plugin_manager",
-        "walk",
-    ]
-)
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "KERNEL_AXIS", "SPATIAL_AXIS", "biases", "endpoints", "expose", "find_layer_with",
+            "gather_units", "get_global_pooling_layer", "get_logits_layer", "get_nested_layer",
+            "layers_with_biases",
+        ),
+        "keras_inspect.inspection",
+    ),
+    **dict.fromkeys(
+        ("plugin_manager", "reset_plugin_manager", "using_plugin_manager"),
+        "keras_inspect.framework.current_manager",
+    ),
+    **dict.fromkeys(
+        ("EndpointError", "KerasInspectError", "LayerNotFoundError", "NoMatchingLayerError",
+         "PluginError"),
+        "keras_inspect.framework.errors",
+    ),
+    **dict.fromkeys(("hookimpl", "hookspec"), "keras_inspect.framework.hookspecs"),
+    **dict.fromkeys(("InspectPluginManager", "PluginInfo"), "keras_inspect.framework.manager"),
+    **dict.fromkeys(
+        ("register_layer", "unregister_layer"), "keras_inspect.framework.register_layer"
+    ),
+    **dict.fromkeys(("layers_with_role", "walk"), "keras_inspect.framework.search"),
+    **dict.fromkeys(("ModelSummary", "summary"), "keras_inspect.summary"),
+    "Endpoint": "keras_inspect.framework.endpoints",
+    "GraphReader": "keras_inspect.framework.graph_reader",
+    "LayerEntry": "keras_inspect.framework.walk",
+    "MissingDependencyError": "keras_inspect.framework.dependencies",
+    "align_to_axes": "keras_inspect.framework.tensors",
+    "get_target_layer": "keras_inspect.framework.target",
+    "new_plugin_manager": "keras_inspect.framework.plugin_loader",
+    "split": "keras_inspect.framework.split",
+}  # fmt: skip
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def _load() -> None:
+    from keras_inspect.framework.dependencies import import_keras
+
+    import_keras()
+    # Registers the wrapper layers of exposed models with Keras' serialization, so that a saved
+    # exposed model loads in a new process.
+    importlib.import_module("keras_inspect.adapters.keras3.wrappers")
+    module = sys.modules[__name__]
+    for name, source in _EXPORTS.items():
+        setattr(module, name, getattr(importlib.import_module(source), name))
+
+
+def __getattr__(name: str) -> Any:
+    # Only public names load the package: dunder look-ups (inspect, pickle, the import system)
+    # may come while Keras itself is being imported.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _load()
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if "keras" in sys.modules:
+    _load()  # Keras' start-up cost is paid already: behave as an ordinary package
+
+if TYPE_CHECKING:
+    from keras_inspect.framework.current_manager import (
+        plugin_manager,
+        reset_plugin_manager,
+        using_plugin_manager,
+    )
+    from keras_inspect.framework.endpoints import Endpoint
+    from keras_inspect.framework.errors import (
+        EndpointError,
+        KerasInspectError,
+        LayerNotFoundError,
+        NoMatchingLayerError,
+        PluginError,
+    )
+    from keras_inspect.framework.graph_reader import GraphReader
+    from keras_inspect.framework.hookspecs import hookimpl, hookspec
+    from keras_inspect.framework.manager import InspectPluginManager, PluginInfo
+    from keras_inspect.framework.plugin_loader import new_plugin_manager
+    from keras_inspect.framework.register_layer import register_layer, unregister_layer
+    from keras_inspect.framework.search import layers_with_role, walk
+    from keras_inspect.framework.split import split
+    from keras_inspect.framework.target import get_target_layer
+    from keras_inspect.framework.tensors import align_to_axes
+    from keras_inspect.framework.walk import LayerEntry
+    from keras_inspect.inspection import (
+        KERNEL_AXIS,
+        SPATIAL_AXIS,
+        biases,
+        endpoints,
+        expose,
+        find_layer_with,
+        gather_units,
+        get_global_pooling_layer,
+        get_logits_layer,
+        get_nested_layer,
+        layers_with_biases,
+    )
+    from keras_inspect.summary import ModelSummary, summary

@@ -9,6 +9,7 @@ Keras.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from typing import Any
 
@@ -26,6 +27,27 @@ class MissingDependencyError(KerasInspectError, ImportError):
     """An optional dependency that a feature needs is not installed."""
 
 
+def _missing_backend(backend: str, module: str, extra: str) -> MissingDependencyError:
+    return MissingDependencyError(
+        f"Keras is set to the {backend!r} backend (KERAS_BACKEND={backend!r}, or Keras' "
+        f"default), but {module!r} is not installed. Install it with "
+        f"`pip install 'keras-inspect[{extra}]'`, or set KERAS_BACKEND to an installed "
+        "backend (tensorflow, jax or torch)."
+    )
+
+
+def check_backend_installed() -> None:
+    """Raise :class:`MissingDependencyError` if the backend Keras will use is not installed.
+
+    Looks the module up without importing it, so ``import keras_inspect`` stays cheap and still
+    reports a missing backend at once.
+    """
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    wanted = BACKEND_MODULES.get(backend)
+    if wanted is not None and importlib.util.find_spec(wanted[0]) is None:
+        raise _missing_backend(backend, *wanted)
+
+
 def import_keras() -> Any:
     """``import keras``; if its backend is not installed, say which one and how to get it."""
     try:
@@ -36,12 +58,7 @@ def import_keras() -> Any:
         wanted = BACKEND_MODULES.get(backend)
         if wanted is None or missing != wanted[0]:
             raise
-        raise MissingDependencyError(
-            f"Keras is set to the {backend!r} backend (KERAS_BACKEND={backend!r}, or Keras' "
-            f"default), but {wanted[0]!r} is not installed. Install it with "
-            f"`pip install 'keras-inspect[{wanted[1]}]'`, or set KERAS_BACKEND to an installed "
-            "backend (tensorflow, jax or torch)."
-        ) from None
+        raise _missing_backend(backend, *wanted) from None
 
 
 def require(module: str, extra: str, feature: str) -> Any:
