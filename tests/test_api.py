@@ -214,7 +214,7 @@ def test_expose_defaults(cnn: keras.Model) -> None:
 
 
 def test_expose_nested_signal(nested: keras.Model) -> None:
-    exposed = keras_inspect.expose(nested, arguments=("backbone", "b_conv2"), outputs="predictions")
+    exposed = keras_inspect.expose(nested, arguments="backbone/b_conv2", outputs="predictions")
     x = images(seed=4)
     logits, feature_map = exposed(x)
     np.testing.assert_allclose(to_numpy(logits), to_numpy(nested(x)), rtol=1e-5, atol=1e-6)

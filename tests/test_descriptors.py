@@ -23,8 +23,6 @@ TOP_LEVEL_FORMS: dict[str, Callable[[keras.Model], Any]] = {
     "int": lambda m: 1,
     "negative int": lambda m: -6,
     "name": lambda m: "conv1",
-    "tuple path": lambda m: ("conv1",),
-    "list path": lambda m: ["conv1"],
     "layer": lambda m: m.get_layer("conv1"),
     "dict name": lambda m: {"name": "conv1"},
     "dict layer": lambda m: {"layer": m.get_layer("conv1")},
@@ -62,7 +60,6 @@ def test_symbolic_tensor_form(cnn: keras.Model) -> None:
 
 NESTED_FORMS: dict[str, Callable[[keras.Model], Any]] = {
     "path string": lambda m: "backbone/b_conv2",
-    "tuple path": lambda m: ("backbone", "b_conv2"),
     "unique inner name": lambda m: "b_conv2",
     "layer": lambda m: m.get_layer("backbone").get_layer("b_conv2"),
     "dict name": lambda m: {"name": "backbone/b_conv2"},
@@ -92,13 +89,25 @@ def test_nested_forms(nested: keras.Model, inner_feature_map: np.ndarray, form: 
     np.testing.assert_allclose(to_numpy(model(images(seed=5))), inner_feature_map, rtol=1e-5, atol=1e-6)
 
 
-def test_a_tuple_of_names_is_one_path_but_a_list_is_several_endpoints(nested: keras.Model) -> None:
-    assert to_endpoints(nested, ("backbone", "b_conv2")) == [Endpoint(path=("backbone", "b_conv2"))]
-    assert to_endpoints(nested, ["backbone", "predictions"]) == [
-        Endpoint(path=("backbone",)),
-        Endpoint(path=("predictions",)),
+def test_a_tuple_or_a_list_is_several_endpoints_as_in_the_seed(nested: keras.Model) -> None:
+    for several in (("backbone", "predictions"), ["backbone", "predictions"]):
+        assert to_endpoints(nested, several) == [
+            Endpoint(path=("backbone",)),
+            Endpoint(path=("predictions",)),
+        ]
+    # The seed's expose(model, "gap", ("logits", "probs")): two outputs, one argument.
+    assert len(keras_inspect.expose(nested, "avg_pool", ("predictions", "backbone")).outputs) == 3
+    # Paths are strings (or a tuple where one name is expected: a dict's "name", an Endpoint).
+    assert to_endpoints(nested, "backbone/b_conv2") == [Endpoint(path=("backbone", "b_conv2"))]
+    assert to_endpoints(nested, [{"name": ("backbone", "b_conv2")}]) == [
+        Endpoint(path=("backbone", "b_conv2"))
     ]
-    assert len(keras_inspect.endpoints(nested, ("backbone", "b_conv2"))) == 1
+    assert keras_inspect.get_nested_layer(nested, ("backbone", "b_conv2")).name == "b_conv2"
+
+
+def test_a_nested_tuple_is_refused_with_the_path_forms(nested: keras.Model) -> None:
+    with pytest.raises(TypeError, match="'outer/inner'"):
+        keras_inspect.endpoints(nested, [("backbone", "b_conv2")])
 
 
 def test_input_link(cnn: keras.Model, nested: keras.Model) -> None:

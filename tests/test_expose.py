@@ -51,7 +51,7 @@ def deep() -> keras.Model:
 
 def test_nested_signal_matches_a_model_on_the_inner_graph(deep: keras.Model) -> None:
     inner = deep.get_layer("middle").get_layer("inner")
-    exposed = ki.expose(deep, ("middle", "inner", "conv_a"))
+    exposed = ki.expose(deep, "middle/inner/conv_a")
     x = _x()
     logits, signal = exposed(x)
     expected = keras.Model(inner.inputs[0], inner.get_layer("conv_a").output)(x)
@@ -309,7 +309,7 @@ def test_nested_model_with_two_inputs_and_two_outputs() -> None:
 
 
 def test_exposed_model_predicts_compiles_and_round_trips(deep: keras.Model, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    exposed = ki.expose(deep, [("middle", "inner", "conv_a"), {"name": "middle/inner/conv_a", "link": "pre_activation"}])
+    exposed = ki.expose(deep, [{"name": ("middle", "inner", "conv_a")}, {"name": "middle/inner/conv_a", "link": "pre_activation"}])
     x = _x(seed=15)
     eager = [to_numpy(t) for t in exposed(x)]
     if keras.backend.backend() in ("tensorflow", "jax"):
@@ -342,7 +342,7 @@ def test_any_depth_of_nesting(depth: int, which: int, seed: int) -> None:
         path = (f"level{level}", *path)
     randomize_weights(model, seed=seed % 7)
     target = inner_layers[which]
-    exposed = ki.expose(model, (*path[1:], target.name), outputs=[])
+    exposed = ki.expose(model, "/".join((*path[1:], target.name)), outputs=[])
     x = _x(2, (3,), seed=seed)
     want = inner_layers[0](x) if which == 0 else model(x)
     np.testing.assert_allclose(to_numpy(exposed(x)), to_numpy(want), rtol=1e-5, atol=1e-6)

@@ -59,8 +59,8 @@ def efficientnet() -> keras.Model:
     return keras_hub.models.EfficientNetImageClassifier(backbone=backbone, num_classes=4)
 
 
-def _path_of(model: keras.Model, layer: object) -> tuple[str, ...]:
-    return next(entry.path for entry in ki.walk(model) if entry.layer is layer)
+def _path_of(model: keras.Model, layer: object) -> str:
+    return next(entry.name for entry in ki.walk(model) if entry.layer is layer)
 
 
 def test_vit_block_outputs_by_interception(vit: keras.Model) -> None:
@@ -68,7 +68,7 @@ def test_vit_block_outputs_by_interception(vit: keras.Model) -> None:
     encoder = next(e for e in ki.walk(vit) if e.path[-1] == "vit_encoder")
     blocks = [e for e in ki.walk(vit) if e.path[:-1] == encoder.path and "block" in e.path[-1]]
     assert len(blocks) == 2 and not blocks[0].in_graph
-    exposed = ki.expose(vit, [blocks[0].path, blocks[1].path])
+    exposed = ki.expose(vit, [blocks[0].name, blocks[1].name])
     x = _x()
     logits, first, second = exposed(x)
     embedding = keras.Model(backbone.inputs[0], encoder.layer.input)(x)
@@ -82,7 +82,7 @@ def test_vit_block_outputs_by_interception(vit: keras.Model) -> None:
 def test_vit_mlp_pre_activation_inside_a_block(vit: keras.Model) -> None:
     dense = next(e for e in ki.walk(vit) if e.path[-2:] == ("mlp", "dense_1"))
     activation = dense.layer.activation
-    exposed = ki.expose(vit, [dense.path, {"name": dense.path, "link": "pre_activation"}])
+    exposed = ki.expose(vit, [dense.name, {"name": dense.path, "link": "pre_activation"}])
     x = _x(1)
     logits, out, pre = exposed(x)
     _close(activation(pre), out)

@@ -47,14 +47,14 @@ def _build() -> keras.Model:
 
 REQUESTS = [
     None,
-    ("backbone", "conv"),
+    "backbone/conv",
     {"name": "backbone/conv", "link": "pre_activation"},
     "twice/one",
     {"name": "twice/one", "link": "pre_activation"},
     {"name": "gap", "link": "input"},
 ]
 
-SPLITS = [("backbone", "conv"), {"name": "backbone/conv", "link": "pre_activation"}, "gap"]
+SPLITS = ["backbone/conv", {"name": "backbone/conv", "link": "pre_activation"}, "gap"]
 
 
 def _node_counts(model: keras.Model) -> dict[str, int]:
@@ -106,18 +106,18 @@ def test_repeated_expose_adds_no_nodes() -> None:
     model = _build()
     for request in REQUESTS:
         ki.expose(model, request)
-    ki.split(model, ("backbone", "conv"))
+    ki.split(model, "backbone/conv")
     counts = _node_counts(model)
     for _ in range(20):
         for request in REQUESTS:
             ki.expose(model, request)
-        ki.split(model, ("backbone", "conv"))
+        ki.split(model, "backbone/conv")
     assert _node_counts(model) == counts
 
 
 def test_equal_descriptors_in_other_forms_share_the_cache() -> None:
     model = _build()
-    ki.expose(model, ("backbone", "conv"))
+    ki.expose(model, "backbone/conv")
     counts = _node_counts(model)
     conv = model.get_layer("backbone").get_layer("conv")
     for descriptor in ("backbone/conv", ["backbone/conv"], conv, {"layer": conv}):

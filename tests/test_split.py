@@ -38,8 +38,8 @@ def model() -> keras.Model:
 
 CUTS = [
     "gap",
-    ("backbone", "stem"),
-    ("backbone", "block_out"),
+    "backbone/stem",
+    "backbone/block_out",
     {"name": "backbone/expand", "link": "pre_activation"},
     {"name": "backbone/stem", "link": "input"},
     {"name": "probs", "link": "pre_activation"},
@@ -59,7 +59,7 @@ def test_head_of_body_is_the_model(model: keras.Model, at: object) -> None:
 
 
 def test_halves_share_the_model_weights(model: keras.Model) -> None:
-    body, head = ki.split(model, ("backbone", "block_out"))
+    body, head = ki.split(model, "backbone/block_out")
     weights = {id(v) for v in model.weights}
     assert {id(v) for v in body.weights} | {id(v) for v in head.weights} == weights
     assert not {id(v) for v in body.weights} & {id(v) for v in head.weights}
@@ -67,7 +67,7 @@ def test_halves_share_the_model_weights(model: keras.Model) -> None:
 
 def test_a_cut_bypassed_by_a_residual_connection_is_refused(model: keras.Model) -> None:
     with pytest.raises(ki.EndpointError, match="can be reached without passing through"):
-        ki.split(model, ("backbone", "branch"))
+        ki.split(model, "backbone/branch")
 
 
 def test_split_takes_one_descriptor(model: keras.Model) -> None:

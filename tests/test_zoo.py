@@ -93,7 +93,7 @@ def test_application_nested_in_sequential_and_functional(name: str, size: int) -
 
     for nesting, model in classifiers.items():
         # A layer from the middle of the backbone.
-        logits, got_mid = ki.expose(model, [(backbone.name, mid.name)])(x)
+        logits, got_mid = ki.expose(model, [f"{backbone.name}/{mid.name}"])(x)
         _close(got_mid, want_mid)
         if nesting == "sequential":
             # expose(model) without arguments: the pooling input, i.e. the backbone's output.
@@ -102,7 +102,7 @@ def test_application_nested_in_sequential_and_functional(name: str, size: int) -
         assert ki.get_target_layer(model) is producer, nesting
         if nesting == "functional":
             # Cut at the backbone's last layer: every path to the logits crosses it.
-            body, head = ki.split(model, (backbone.name, backbone.layers[-1].name))
+            body, head = ki.split(model, f"{backbone.name}/{backbone.layers[-1].name}")
             signal = body(x)
             _close(signal, want_features)
             _close(head(signal), to_numpy(logits))

@@ -81,8 +81,14 @@ def to_endpoint(view: InspectedModel, descriptor: Any) -> Endpoint:
         raise TypeError(f"an endpoint cannot be a bool; received {descriptor!r}.")
     elif isinstance(descriptor, int):
         endpoint = Endpoint(path=(_layer_at(view, descriptor).name,))
-    elif isinstance(descriptor, (str, tuple, list)):
+    elif isinstance(descriptor, str):
         endpoint = Endpoint(path=view.entry(descriptor, inputs=True).path)
+    elif isinstance(descriptor, (tuple, list)):
+        raise TypeError(
+            f"a tuple or list of descriptors cannot itself be an endpoint; received "
+            f"{describe(descriptor)}. A nested layer is named by a path string "
+            "'outer/inner', an Endpoint(path=...) or a dict {'name': ('outer', 'inner')}."
+        )
     elif isinstance(descriptor, Mapping):
         endpoint = _from_dict(view, descriptor)
     elif reader.is_layer(descriptor):
@@ -92,7 +98,7 @@ def to_endpoint(view: InspectedModel, descriptor: Any) -> Endpoint:
     else:
         raise TypeError(
             f"cannot use {describe(descriptor)} as an endpoint; expected a layer index (int), a "
-            "layer name or path (str, tuple of str), a layer, a symbolic tensor of the model, a "
+            "layer name or path (str, 'outer/inner'), a layer, a symbolic tensor of the model, a "
             "dict with 'name' or 'layer' and optional 'link', 'node', 'index' keys, or a "
             "keras_inspect.Endpoint."
         )
@@ -101,21 +107,11 @@ def to_endpoint(view: InspectedModel, descriptor: Any) -> Endpoint:
 
 
 def to_endpoints(view: InspectedModel, descriptors: Any) -> list[Endpoint]:
-    """Normalise a descriptor or a list/tuple of descriptors."""
-    if isinstance(descriptors, (list, tuple)) and not _is_path_tuple(view, descriptors):
+    """Normalise one descriptor, or a list or tuple of descriptors (as the seed: a tuple is a
+    list), to endpoints."""
+    if isinstance(descriptors, (list, tuple)):
         return [to_endpoint(view, d) for d in descriptors]
     return [to_endpoint(view, descriptors)]
-
-
-def _is_path_tuple(view: InspectedModel, value: Any) -> bool:
-    # The seed treats a list passed as `endpoints` as several endpoints, so only a tuple
-    # that names a nested path is one path.
-    return (
-        isinstance(value, tuple)
-        and len(value) > 1
-        and all(isinstance(v, str) for v in value)
-        and any(entry.path == value for entry in view.entries)
-    )
 
 
 def _layer_at(view: InspectedModel, index: int) -> Any:

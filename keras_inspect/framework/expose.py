@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .endpoints import Endpoint, to_endpoint, to_endpoints
+from .endpoints import Endpoint, to_endpoints
 from .errors import EndpointError
 from .inspected_model import InspectedModel, inspect_model
 from .search import get_global_pooling_layer, get_logits_layer
@@ -23,11 +23,6 @@ def endpoints(model: Any, endpoints: Any) -> list[Any]:
     return connected_tensors(view, to_endpoints(view, endpoints))
 
 
-def _as_list(value: Any) -> list[Any]:
-    # A tuple of names is one nested path here (a list is several descriptors).
-    if isinstance(value, list):
-        return list(value)
-    return [value]
 
 
 def default_logits(view: InspectedModel) -> Endpoint:
@@ -46,8 +41,9 @@ def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
     """A new model with ``model``'s inputs whose outputs are ``[*outputs, *arguments]``.
 
     ``outputs`` defaults to the logits layer's output, ``arguments`` to the input of the last
-    global pooling layer. Each may be one descriptor or a list of them; a tuple of names is one
-    path (``("backbone", "conv5")``). The new model shares every layer and weight with ``model``.
+    global pooling layer. Each may be one descriptor or a list (or tuple) of them; a layer of a
+    nested model is named by a path ``"backbone/conv5"``. The new model shares every layer and
+    weight with ``model``.
     """
     view = inspect_model(model)
     require_graph(view)
@@ -55,7 +51,7 @@ def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
         outputs = [default_logits(view)]
     if arguments is None:
         arguments = [default_feature_map(view)]
-    wanted = [to_endpoint(view, d) for d in (*_as_list(outputs), *_as_list(arguments))]
+    wanted = [*to_endpoints(view, outputs), *to_endpoints(view, arguments)]
     if not wanted:
         raise EndpointError("expose needs at least one signal; outputs and arguments are empty.")
     tensors = connected_tensors(view, wanted)

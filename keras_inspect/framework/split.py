@@ -35,10 +35,10 @@ def split(model: Any, at: Any) -> tuple[Any, Any]:
         reachable without passing through the signal.
     """
     view = inspect_model(model)
-    if isinstance(at, list):
+    if isinstance(at, (list, tuple)):
         raise TypeError(
-            f"split cuts at one signal; received a list of {len(at)} descriptors. Pass one "
-            "descriptor (a tuple of names is one nested path)."
+            f"split cuts at one signal; received a {type(at).__name__} of {len(at)} "
+            "descriptors. Pass one descriptor (a nested layer is named by a path 'outer/inner')."
         )
     endpoint = to_endpoint(view, at)
     cache = view.cache("split")
