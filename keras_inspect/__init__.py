@@ -54,6 +54,8 @@ _EXPORTS: dict[str, str] = {
     "MissingDependencyError": "keras_inspect.framework.dependencies",
     "align_to_axes": "keras_inspect.framework.tensors",
     "get_target_layer": "keras_inspect.framework.target",
+    "Gradients": "keras_inspect.framework.gradients",
+    "gradients": "keras_inspect.framework.gradients",
     "new_plugin_manager": "keras_inspect.framework.plugin_loader",
     "split": "keras_inspect.framework.split",
 }  # fmt: skip
@@ -103,6 +105,7 @@ if TYPE_CHECKING:
         NoMatchingLayerError,
         PluginError,
     )
+    from keras_inspect.framework.gradients import Gradients, gradients
     from keras_inspect.framework.graph_reader import GraphReader
     from keras_inspect.framework.hookspecs import hookimpl, hookspec
     from keras_inspect.framework.manager import InspectPluginManager, PluginInfo

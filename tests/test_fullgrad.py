@@ -8,10 +8,10 @@ biases, so Euler's theorem for homogeneous functions gives, exactly (up to float
 
 where ``z_l`` is the signal ``b_l`` is added to: the layer's output, or its pre-activation when
 an activation is fused into the layer. The biases come from ``layers_with_biases`` (implicit
-BatchNormalization ones included), the signals from ``expose`` with ``link="pre_activation"``,
-and the gradients from the backend's own autodiff (see ``tests/_grad.py``). Any wrong bias
-(e.g. the seed's BatchNormalization epsilon), missing layer, or signal taken after the
-activation breaks the identity; the negative controls below check that it does.
+BatchNormalization ones included), and the gradients at the input and at every ``z_l`` from one
+``gradients`` call (``link="pre_activation"``). Any wrong bias (e.g. the seed's
+BatchNormalization epsilon), missing layer, wrong gradient, or signal taken after the activation
+breaks the identity; the negative controls below check that it does.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from _grad import output_and_gradients
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import layers
@@ -62,13 +61,14 @@ def decomposition(
     never measured against a logit that happens to be near zero.
     """
     biased, biases = keras_inspect.layers_with_biases(model, exclude=exclude)
-    explainer = keras_inspect.expose(model, [{"layer": lay, "link": link} for lay in biased])
-    units = np.abs(keras.ops.convert_to_numpy(model(x))).argmax(axis=-1)[:, None]
-    outputs, input_grad, signal_grads = output_and_gradients(
-        explainer, x, lambda y: keras_inspect.gather_units(y, units)
-    )
+    units = np.abs(keras.ops.convert_to_numpy(model(x))).argmax(axis=-1)
+    signals = [model.inputs[0], *({"layer": lay, "link": link} for lay in biased)]
+    result = keras_inspect.gradients(model, x, signals, target=units)
+    input_grad, *signal_grads = (keras.ops.convert_to_numpy(g) for g in result.gradients)
     n = len(x)
-    explained = np.take_along_axis(outputs[0], units, axis=-1)[:, 0]
+    explained = keras.ops.convert_to_numpy(result.scores)
+    expected = np.take_along_axis(keras.ops.convert_to_numpy(model(x)), units[:, None], axis=-1)
+    np.testing.assert_allclose(explained, expected[:, 0], rtol=1e-5, atol=1e-6)
     input_part = (x * input_grad).reshape(n, -1).sum(axis=1)
     bias_part = np.zeros(n, dtype="float64")
     for bias, grad in zip(biases, signal_grads):
@@ -159,23 +159,24 @@ def test_leaving_out_the_batch_norm_bias_breaks_completeness(conv_net: keras.Mod
 
 
 def test_signal_gradients_agree_with_split_heads(fused_net: keras.Model) -> None:
-    """Two independent routes to ``df/dz``: perturbing the exposed signal (``tests/_grad.py``)
-    and differentiating the head that ``split`` cuts off at that signal."""
+    """Two independent routes to ``df/dz``: perturbing the signal where it is produced inside
+    the whole model, and perturbing the input of the head that ``split`` cuts off there."""
     x = image_batch((6, 6, 2), seed=3, batch=2)
-    units = np.zeros((2, 1), dtype="int32")
-
-    def select(y: Any) -> Any:
-        return keras_inspect.gather_units(y, units)
-
     biased = keras_inspect.layers_with_biases(fused_net, return_biases=False)
     ends = [{"layer": lay, "link": "pre_activation"} for lay in biased]
-    outputs, _, grads = output_and_gradients(keras_inspect.expose(fused_net, ends), x, select)
-    for end, signal, grad in zip(ends, outputs[1:], grads):
+    result = keras_inspect.gradients(fused_net, x, ends, target=0)
+    for end, signal, grad in zip(ends, result.signals, result.gradients):
         body, head = keras_inspect.split(fused_net, end)
+        signal = keras.ops.convert_to_numpy(signal)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(body(x)), signal, rtol=1e-6)
-        _, head_grad, _ = output_and_gradients(head, signal, select)
-        np.testing.assert_allclose(grad, head_grad, rtol=1e-5, atol=1e-6)
-        assert np.abs(grad).max() > 0
+        (head_grad,) = keras_inspect.gradients(
+            head, signal, head.inputs[0], target=0, logits=head.outputs[0]
+        ).gradients
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(grad), keras.ops.convert_to_numpy(head_grad),
+            rtol=1e-5, atol=1e-6,
+        )
+        assert np.abs(keras.ops.convert_to_numpy(grad)).max() > 0
 
 
 # -- keras.applications (weights=None, small inputs) --------------------------------------------

@@ -105,3 +105,30 @@ def test_cnn_classifier_mid_layer_default_and_target(name: str, request: pytest.
     assert ki.get_target_layer(model) is backbone.output._keras_history.operation
     body, head = ki.split(model, _path_of(model, backbone.layers[-1]))
     _close(head(body(x)), model(x))
+
+
+def test_vit_gradient_at_a_block_inside_the_subclassed_encoder(vit: keras.Model) -> None:
+    """The gradient at the first block's output (reached by interception) against central
+    finite differences of the rest of the model, written out with its own layers."""
+    encoder = next(e for e in ki.walk(vit) if e.path[-1] == "vit_encoder")
+    first, second = [e for e in ki.walk(vit) if e.path[:-1] == encoder.path and "block" in e.path[-1]]
+    x = _x(2)
+    result = ki.gradients(vit, x, first.name, target=1)
+    (tokens,) = (to_numpy(v) for v in result.signals)
+    (grad,) = (to_numpy(g) for g in result.gradients)
+    assert grad.shape == tokens.shape == (2, 1 + (32 // 8) ** 2, 16)
+
+    def rest(z: np.ndarray) -> np.ndarray:
+        encoded = encoder.layer.layer_norm(second.layer(z))
+        return to_numpy(vit.output_dense(encoded[:, 0]))[:, 1]  # token pooling, then the head
+
+    np.testing.assert_allclose(rest(tokens), to_numpy(result.scores), rtol=1e-4, atol=1e-5)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        direction = rng.normal(size=tokens.shape).astype("float32")
+        eps = 1e-2
+        numeric = (rest(tokens + eps * direction) - rest(tokens - eps * direction)) / (2 * eps)
+        analytic = (grad * direction).reshape(2, -1).sum(axis=1)
+        np.testing.assert_allclose(analytic, numeric, rtol=3e-2, atol=3e-4)
+    # Attention mixes the tokens: every patch token, not only the class token, has a gradient.
+    assert np.abs(grad[:, 1:]).max() > 0

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+import keras
+
 from .errors import EndpointError, name_of
 from .fused_activations import SPLITTABLE_NAMES, fused_activation, stock_class
 
@@ -144,6 +146,11 @@ class GraphReader(abc.ABC):
         flatten = getattr(layer, "_flatten_layers", None)
         return () if flatten is None else list(flatten(include_self=False, recursive=False))
 
+    def backend(self) -> str:
+        """The library this flavour's models compute with (``keras.backend.backend()`` for
+        Keras 3; a tf_keras model always computes with TensorFlow)."""
+        return keras.backend.backend()
+
     def has_graph(self, layer: Any) -> bool:
         """Whether ``layer`` is a model with a static graph (Functional, built Sequential)."""
         return self.graph_of(layer) is not None
@@ -206,6 +213,8 @@ class GraphReader(abc.ABC):
         inputs: Sequence[Any],
         substitutes: Mapping[int, Substitute],
         seeds: Mapping[int, Any] | None = None,
+        perturb: Mapping[int, Any] | None = None,
+        unperturbed: dict[int, Any] | None = None,
     ) -> dict[int, Any]:
         """Re-trace ``model``'s graph on new symbolic ``inputs``.
 
@@ -213,14 +222,27 @@ class GraphReader(abc.ABC):
         ``substitutes`` is computed by that callable instead of by calling the layer. ``seeds``
         maps the ``id`` of original symbolic tensors to replacements known up front (to cut a
         graph: pass ``inputs=[]`` and seed the cut); nodes whose inputs are neither given nor
-        computable are skipped. A node whose inputs are all unchanged keeps its original outputs
-        (no new call, no new node on the layer). Returns a mapping from the ``id`` of each
-        original symbolic tensor reached to its new counterpart.
+        computable are skipped. ``perturb`` maps the ``id`` of original tensors to symbolic
+        tensors added to them where they are produced (everything downstream sees the sum; the
+        values before the addition are written to ``unperturbed``). A node whose inputs are all
+        unchanged keeps its original outputs (no new call, no new node on the layer). Returns a
+        mapping from the ``id`` of each original symbolic tensor reached to its new counterpart.
         """
         graph = self.graph_of(model)
         if graph is None:
             raise TypeError(f"{name_of(model)!r} has no functional graph to re-trace.")
-        tensors: dict[int, Any] = {id(old): new for old, new in zip(self.inputs(model), inputs)}
+        tensors: dict[int, Any] = {}
+
+        def assign(old: Any, new: Any) -> None:
+            delta = perturb.get(id(old)) if perturb else None
+            if delta is not None:
+                if unperturbed is not None:
+                    unperturbed[id(old)] = new
+                new = new + delta
+            tensors[id(old)] = new
+
+        for old, new in zip(self.inputs(model), inputs):
+            assign(old, new)
         tensors.update(seeds or {})
         layered = self.nodes_by_depth(graph)
         for depth in sorted(layered, reverse=True):
@@ -236,13 +258,13 @@ class GraphReader(abc.ABC):
                     continue
                 substitute = substitutes.get(id(node), substitutes.get(id(layer)))
                 if substitute is None and all(tensors[id(t)] is t for t in given):
-                    for old in outputs:
-                        tensors[id(old)] = old
-                    continue
-                args, kwargs = self.fill_in(node, tensors)
-                result = layer(*args, **kwargs) if substitute is None else substitute(args, kwargs)
-                for old, new in zip(outputs, self.flatten(result)):
-                    tensors[id(old)] = new
+                    results: Sequence[Any] = outputs
+                else:
+                    args, kwargs = self.fill_in(node, tensors)
+                    called = layer(*args, **kwargs) if substitute is None else substitute(args, kwargs)
+                    results = self.flatten(called)
+                for old, new in zip(outputs, results):
+                    assign(old, new)
         return tensors
 
     def activation_of(self, layer: Any) -> Callable[[Any], Any] | None:
@@ -253,15 +275,10 @@ class GraphReader(abc.ABC):
         """The splittable stock class whose own ``call`` ``layer`` runs (see :func:`stock_class`)."""
         return stock_class(layer, self.layers_module())
 
-    def split_activation(
-        self, layer: Any, args: tuple, kwargs: dict, tag: str = ""
-    ) -> tuple[Any, Any]:
-        """Call ``layer`` symbolically split at its fused activation: ``(pre, output)``.
-
-        ``output`` equals the layer's own output numerically; the new layers share the layer's
-        weights and are serializable. ``tag`` keeps the new layers' names unique when one layer
-        is split at several calls.
-        """
+    def pre_activation(self, layer: Any, args: tuple, kwargs: dict, tag: str = "") -> Any:
+        """Call ``layer`` symbolically without its fused activation; the new wrapper layer
+        shares the layer's weights and is serializable. ``tag`` keeps its name unique when one
+        layer is split at several calls."""
         if self.stock_class(layer) is None:
             raise EndpointError(
                 f"Cannot split the fused activation of {name_of(layer)!r} "
@@ -270,9 +287,16 @@ class GraphReader(abc.ABC):
                 "and not subclasses that override call. Expose its output instead, or build "
                 "the layer with a separate Activation layer."
             )
-        pre = self.pre_activation_layer(layer, f"{layer.name}_pre_activation{tag}")(
+        return self.pre_activation_layer(layer, f"{layer.name}_pre_activation{tag}")(
             *args, **kwargs
         )
+
+    def split_activation(
+        self, layer: Any, args: tuple, kwargs: dict, tag: str = ""
+    ) -> tuple[Any, Any]:
+        """Call ``layer`` symbolically split at its fused activation: ``(pre, output)``, where
+        ``output`` equals the layer's own output numerically."""
+        pre = self.pre_activation(layer, args, kwargs, tag)
         return pre, self.apply_activation(layer, pre, tag)
 
     def apply_activation(self, layer: Any, tensor: Any, tag: str = "") -> Any:

@@ -73,6 +73,14 @@ def connected_tensors(
     and nothing downstream of a signal is called again. Remembered per model, so asking again
     adds no nodes to the model's layers.
     """
+    groups = connected_groups(view, endpoints, signals_only=signals_only)
+    return [t for group in groups for t in group]
+
+
+def connected_groups(
+    view: InspectedModel, endpoints: Sequence[Endpoint], *, signals_only: bool = False
+) -> list[list[Any]]:
+    """:func:`connected_tensors`, one list of tensors per endpoint."""
     require_graph(view)
     cache = view.cache("connected")
     key = (signals_only, *endpoints)
@@ -84,8 +92,8 @@ def connected_tensors(
                 requests = [_Request(endpoint, endpoint.path) for endpoint in endpoints]
                 with failing_leaves_nothing(view):
                     groups, _ = _taps(view, view.model, requests, signals_only)
-                found = cache[key] = [t for group in groups for t in group]
-    return list(found)
+                found = cache[key] = groups
+    return [list(group) for group in found]
 
 
 def _taps(
@@ -135,7 +143,7 @@ def _taps(
         if request.endpoint.link == "pre_activation" and reader.activation_of(layer):
             key = id(item.call)
             if key not in substitutes:
-                tag = _call_tag(reader, layer, container, item.call)
+                tag = call_tag(reader, layer, container, item.call)
                 call = _split_call(reader, layer, tag)
                 keep = reader.call_tensors(item.call, "output") if signals_only else None
                 substitutes[key] = _collecting(call, collected.setdefault(key, []), keep)
@@ -182,7 +190,8 @@ def _select(tensors: list[Any], endpoint: Endpoint) -> list[Any]:
     return [tensors[endpoint.index]]
 
 
-def _call_tag(reader: GraphReader, layer: Any, container: Any, call: Any) -> str:
+def call_tag(reader: GraphReader, layer: Any, container: Any, call: Any) -> str:
+    """A suffix that keeps the names of layers made for one call of ``layer`` unique."""
     calls = list(reader.calls(layer, container))
     position = next((i for i, c in enumerate(calls) if c is call), 0)
     return "" if position == 0 else f"_{position}"

@@ -44,7 +44,7 @@ def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1
             )
     size = tensor.shape[axis]
     if size is not None:
-        if _is_concrete(indices):
+        if is_concrete(indices):
             values = ops.convert_to_numpy(indices)
             if values.size and (values.min() < -size or values.max() >= size):
                 raise ValueError(
@@ -88,7 +88,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_concrete(x: Any) -> bool:
+def is_concrete(x: Any) -> bool:
+    """Whether ``x`` has values to read now (not a traced or symbolic tensor)."""
     if _torch_compiling():
         # Reading values back would break torch.compile's graph (data-dependent branch).
         return False

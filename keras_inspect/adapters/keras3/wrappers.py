@@ -78,7 +78,16 @@ def _tensors(structure: Any) -> list[Any]:
     return [x for x in keras.tree.flatten(structure) if keras.ops.is_tensor(x)]
 
 
-def _recorder(layer: Any, bound: Any, links: frozenset[str], records: list[dict]) -> Any:
+def _recorder(
+    layer: Any,
+    bound: Any,
+    links: frozenset[str],
+    records: list[dict],
+    perturb: dict[int, list[tuple[str, Any]]],
+) -> Any:
+    """The pass-through that replaces ``layer.call``: it records each call's signals and adds,
+    at the calls listed in ``perturb`` (call index -> ``(link, delta)``), a delta to a signal
+    where it is produced (the records keep the values before the addition)."""
     split = "pre_activation" in links and fused_activation(layer, keras.layers) is not None
     if split and stock_class(layer, keras.layers) is None:
         raise EndpointError(
@@ -89,24 +98,46 @@ def _recorder(layer: Any, bound: Any, links: frozenset[str], records: list[dict]
         )
 
     def call(*args: Any, **kwargs: Any) -> Any:
+        deltas = dict(perturb.get(len(records), ()))
         record: dict[str, list[Any]] = {"input": _tensors((args, kwargs))}
+        if "input" in deltas:
+            args = (_add(args[0], deltas["input"], "input", layer), *args[1:])
         if split:
             pre = call_without_activation(layer, *args, **kwargs)
-            result = layer.activation(pre)
             record["pre_activation"] = [pre]
+            if "pre_activation" in deltas:
+                pre = _add(pre, deltas["pre_activation"], "pre_activation", layer)
+            result = layer.activation(pre)
         else:
             result = bound(*args, **kwargs)
             record["pre_activation"] = _tensors(result)
+            if "pre_activation" in deltas:
+                result = _add(result, deltas["pre_activation"], "pre_activation", layer)
         record["output"] = _tensors(result)
+        if "output" in deltas:
+            result = _add(result, deltas["output"], "output", layer)
         records.append(record)
         return result
 
     return call
 
 
+def _add(value: Any, delta: Any, link: str, layer: Any) -> Any:
+    if not keras.ops.is_tensor(value):
+        raise EndpointError(
+            f"The {link} of {name_of(layer)!r} inside a subclassed layer is not one tensor, so "
+            "it cannot be perturbed to take a gradient; ask for a signal that is one tensor."
+        )
+    return keras.ops.add(value, delta)
+
+
 @contextmanager
-def recording(layers: dict[int, tuple[Any, frozenset[str]]]) -> Iterator[dict[int, list[dict]]]:
-    """Record every call of the given layers (``id -> (layer, links)``) inside the block."""
+def recording(
+    layers: dict[int, tuple[Any, frozenset[str]]],
+    perturb: dict[int, dict[int, list[tuple[str, Any]]]] | None = None,
+) -> Iterator[dict[int, list[dict]]]:
+    """Record every call of the given layers (``id -> (layer, links)``) inside the block,
+    adding the deltas of ``perturb`` (``id -> call index -> [(link, delta)]``)."""
     records: dict[int, list[dict]] = {key: [] for key in layers}
     with graph_lock:
         installed: list[tuple[Any, bool, Any]] = []
@@ -114,7 +145,8 @@ def recording(layers: dict[int, tuple[Any, frozenset[str]]]) -> Iterator[dict[in
             for key, (layer, links) in layers.items():
                 had_own = "call" in layer.__dict__
                 previous = layer.__dict__.get("call")
-                recorder = _recorder(layer, layer.call, links, records[key])
+                perturbed = (perturb or {}).get(key, {})
+                recorder = _recorder(layer, layer.call, links, records[key], perturbed)
                 # object.__setattr__: Keras's (and torch's) __setattr__ would track the function.
                 object.__setattr__(layer, "call", recorder)
                 installed.append((layer, had_own, previous))
@@ -148,15 +180,23 @@ class Intercepted(keras.layers.Wrapper):
 
     :param layer: the enclosing layer (subclassed: no graph of its own).
     :param targets: one dict per wanted signal: ``path`` (names below ``layer``), ``link``
-        (``"input"``, ``"output"`` or ``"pre_activation"``) and ``node`` (which call of the
-        target while ``layer`` runs once: an int or ``"last"``).
+        (``"input"``, ``"output"`` or ``"pre_activation"``), ``node`` (which call of the
+        target while ``layer`` runs once: an int or ``"last"``) and, to take a gradient,
+        ``perturb``: ``True`` to add the next of the deltas passed as ``keras_inspect_deltas``
+        to that signal where it is produced (``node`` must then be a non-negative index).
     """
 
     def __init__(self, layer: Any, targets: Sequence[dict], **kwargs: Any) -> None:
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
         self.targets = [
-            {"path": list(t["path"]), "link": t["link"], "node": t["node"]} for t in targets
+            {
+                "path": list(t["path"]),
+                "link": t["link"],
+                "node": t["node"],
+                "perturb": bool(t.get("perturb", False)),
+            }
+            for t in targets
         ]
 
     def _target_layers(self) -> dict[int, tuple[Any, frozenset[str]]]:
@@ -166,10 +206,26 @@ class Intercepted(keras.layers.Wrapper):
             wanted.setdefault(id(layer), (layer, set()))[1].add(target["link"])
         return {key: (layer, frozenset(links)) for key, (layer, links) in wanted.items()}
 
-    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+    def _perturbations(self, deltas: Sequence[Any]) -> dict[int, dict[int, list[tuple[str, Any]]]]:
+        wanted: dict[int, dict[int, list[tuple[str, Any]]]] = {}
+        given = iter(deltas)
+        for target in self.targets:
+            if target["perturb"]:
+                layer = sublayer(self.layer, target["path"])
+                calls = wanted.setdefault(id(layer), {})
+                calls.setdefault(target["node"], []).append((target["link"], next(given)))
+        return wanted
+
+    def call(
+        self, inputs: Any, *args: Any, keras_inspect_deltas: Any = None, **kwargs: Any
+    ) -> Any:
         layers = self._target_layers()
-        with recording(layers) as records:
+        perturb = self._perturbations(keras_inspect_deltas or ())
+        with recording(layers, perturb) as records:
             result = self.layer(inputs, *args, **kwargs)
+        # How often each target's layer ran: what a later request for "last" resolves against.
+        counts = [len(records[id(sublayer(self.layer, t["path"]))]) for t in self.targets]
+        object.__setattr__(self, "call_counts", counts)
         taps = []
         for target in self.targets:
             layer = sublayer(self.layer, target["path"])
@@ -190,20 +246,44 @@ class Intercepted(keras.layers.Wrapper):
 
 
 def interceptor(layer: Any, targets: Sequence[dict]) -> Any:
-    """``call(args, kwargs) -> (outputs, signals)`` through one shared :class:`Intercepted`."""
+    """``call(args, kwargs) -> (outputs, signals)`` through :class:`Intercepted` wrappers.
+
+    A target with a ``delta`` (a symbolic tensor) has it added to its signal where it is
+    produced: the enclosing layer is traced once plainly, to count the calls its ``node`` refers
+    to, then through a wrapper that adds the deltas.
+    """
     for target in targets:
         sublayer(layer, target["path"])  # fail early, with the available names
-    wrapper = Intercepted(layer, targets, name=f"{layer.name}_intercepted")
+    plain = Intercepted(layer, targets, name=f"{layer.name}_intercepted")
+    deltas = [t["delta"] for t in targets if t.get("delta") is not None]
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
-        object.__setattr__(wrapper, "_endpoint_error", None)
-        try:
-            result, taps = wrapper(*args, **kwargs)
-        except Exception:
-            own = getattr(wrapper, "_endpoint_error", None)
-            if own is None:
-                raise
-            raise own from None
-        return result, [list(t) if isinstance(t, (list, tuple)) else [t] for t in taps]
+        result, taps = _traced(plain, args, kwargs)
+        if deltas:
+            perturbing = [
+                {**t, "node": _resolved(t["node"], count), "perturb": t.get("delta") is not None}
+                for t, count in zip(targets, plain.call_counts)
+            ]
+            wrapper = Intercepted(layer, perturbing, name=f"{layer.name}_perturbed")
+            result, taps = _traced(wrapper, args, {**kwargs, "keras_inspect_deltas": deltas})
+        return result, taps
 
     return call
+
+
+def _resolved(node: Any, count: int) -> int:
+    if node == "last":
+        return count - 1
+    return node % count if count else node
+
+
+def _traced(wrapper: Intercepted, args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
+    object.__setattr__(wrapper, "_endpoint_error", None)
+    try:
+        result, taps = wrapper(*args, **kwargs)
+    except Exception:
+        own = getattr(wrapper, "_endpoint_error", None)
+        if own is None:
+            raise
+        raise own from None
+    return result, [list(t) if isinstance(t, (list, tuple)) else [t] for t in taps]

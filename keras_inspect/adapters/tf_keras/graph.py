@@ -110,6 +110,9 @@ class TfKerasGraphReader(GraphReader):
     def new_input(self, like: Any) -> Any:
         return require_tf_keras().Input(shape=tuple(like.shape[1:]), dtype=like.dtype)
 
+    def backend(self) -> str:
+        return "tensorflow"
+
     def layers_module(self) -> Any:
         return require_tf_keras().layers
 
