@@ -1,7 +1,10 @@
-"""Shared scaffolding for the examples: a small CNN trained in seconds on scikit-learn's digits.
+"""Shared scaffolding for the examples: digits on a larger canvas and a CNN trained in seconds.
 
-Nothing here is keras-inspect: data, a model, a gradient for the current backend, and a figure.
-The recipes (``cam.py``, ``gradcam.py``, ``fullgrad.py``) keep only the explanation method.
+scikit-learn's bundled 8x8 digits (no download) are placed at random positions on a noisy 32x32
+canvas. The CNN learns to classify canvases that hold one digit; the examples explain canvases
+that hold two held-out digits of different classes, where an explanation of class ``c`` has to
+find the digit that is a ``c`` and not merely the ink. Nothing here is keras-inspect except
+:func:`gradients`, the one place the examples differentiate.
 Set ``KERAS_INSPECT_DIGITS_CACHE`` to a directory to train once and reuse the weights.
 """
 
@@ -12,6 +15,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -20,19 +24,48 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-SIZE = 16  # the 8x8 digits, upsampled twice: the 8x8 CAM then sits on a 16x16 image
-INK = 0.5  # a pixel brighter than this (images scaled to [0, 1]) is ink
+import keras_inspect as ki  # noqa: E402
+
+CANVAS = 32  # canvas side, in pixels
+DIGIT = 8  # digit side
+NOISE = 0.2  # background pixels are uniform in [0, NOISE]; ink reaches 1
+CHANCE = (DIGIT + 2) ** 2 / CANVAS**2  # how often a random peak lands in a box grown by 1 pixel
+# The localisation checks' bars: the trained model's maps must peak on the explained digit at
+# least this often, a randomly initialised copy's at most this often.
+MIN_ON_DIGIT = 0.75
+MAX_RANDOM = 0.6
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    """All 1797 digits as float32 images ``(n, 16, 16, 1)`` in [0, 1], and their labels."""
-    from sklearn.datasets import load_digits as sklearn_digits
+def _split_digits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scikit-learn's 1797 digits in [0, 1]: 80% for training, 20% held out, with labels."""
+    from sklearn.datasets import load_digits
 
-    data = sklearn_digits()
-    small = data.images[..., None].astype("float32") / 16.0
-    images = ops.image.resize(small, (SIZE, SIZE), interpolation="bilinear")
-    return np.clip(ops.convert_to_numpy(images), 0.0, 1.0), data.target.astype("int32")
+    data = load_digits()
+    digits, labels = (data.images / 16.0).astype("float32"), data.target.astype("int32")
+    order = np.random.default_rng(seed).permutation(len(digits))
+    train, test = order[: int(0.8 * len(order))], order[int(0.8 * len(order)) :]
+    return digits[train], labels[train], digits[test], labels[test]
+
+
+def place(digits: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Canvases ``(n, CANVAS, CANVAS, 1)`` holding the ``k`` digits of each row of ``digits``
+    ``(n, k, 8, 8)``, and their boxes' top-left corners ``(n, k, 2)``. Boxes stay at least two
+    pixels apart, so boxes grown by one pixel do not overlap."""
+    n, k = digits.shape[:2]
+    corners = rng.integers(0, CANVAS - DIGIT + 1, (n, k, 2))
+    while k > 1:  # redraw the canvases where two boxes come too close, until none does
+        apart = np.abs(corners[:, :, None] - corners[:, None]).max(axis=-1)  # (n, k, k)
+        crowded = ((apart < DIGIT + 2) & ~np.eye(k, dtype=bool)).any(axis=(1, 2))
+        if not crowded.any():
+            break
+        corners[crowded] = rng.integers(0, CANVAS - DIGIT + 1, (int(crowded.sum()), k, 2))
+    canvases = rng.uniform(0.0, NOISE, (n, CANVAS, CANVAS)).astype("float32")
+    for i, j in np.ndindex(n, k):
+        r, c = corners[i, j]
+        box = canvases[i, r : r + DIGIT, c : c + DIGIT]
+        np.maximum(box, digits[i, j], out=box)
+    return canvases[..., None], corners
 
 
 def build_cnn() -> keras.Model:
@@ -42,100 +75,146 @@ def build_cnn() -> keras.Model:
                 layers.ReLU()]
 
     return keras.Sequential(
-        [keras.Input((SIZE, SIZE, 1)), *block(16), layers.MaxPooling2D(), *block(32),
+        [keras.Input((CANVAS, CANVAS, 1)), *block(8), layers.MaxPooling2D(), *block(16),
          *block(32), layers.GlobalAveragePooling2D(), layers.Dense(10, name="logits")],
         name="digits_cnn",
     )
 
 
-def trained_cnn(epochs: int = 5, seed: int = 0) -> tuple[keras.Model, np.ndarray, np.ndarray]:
-    """The CNN trained on 80% of the digits; returns it with the 20% held-out images and labels."""
+def trained_cnn(epochs: int = 4, seed: int = 0) -> keras.Model:
+    """The CNN trained on one-digit canvases: each training digit twice, at random positions."""
     keras.utils.set_random_seed(seed)
-    images, labels = load_digits()
-    order = np.random.default_rng(seed).permutation(len(images))
-    cut = int(0.8 * len(images))
-    train, test = order[:cut], order[cut:]
     model = build_cnn()
     cache = os.environ.get("KERAS_INSPECT_DIGITS_CACHE")
     weights = Path(cache) / f"digits_cnn_{keras.backend.backend()}.weights.h5" if cache else None
     if weights is not None and weights.exists():
         model.load_weights(weights)
-        return model, images[test], labels[test]
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(1e-2, epochs * -(-len(train) // 64))
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    model.fit(images[train], labels[train], batch_size=64, epochs=epochs, verbose=0)
+        return model
+    digits, labels, _, _ = _split_digits(seed)
+    # Whole batches only: a last, smaller batch would make the backend compile a second step.
+    keep = len(digits) * 2 // 64 * 64
+    images, _ = place(np.repeat(digits, 2, axis=0)[:keep, None], np.random.default_rng(seed))
+    schedule = keras.optimizers.schedules.CosineDecay(1e-2, epochs * keep // 64)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(images, np.repeat(labels, 2)[:keep], batch_size=64, epochs=epochs, verbose=0)
     if weights is not None:
         # Write then rename, so a concurrent reader never sees half a file.
         weights.parent.mkdir(parents=True, exist_ok=True)
         partial = weights.with_name(f"{os.getpid()}.{weights.name}")
         model.save_weights(partial)
         os.replace(partial, weights)
-    return model, images[test], labels[test]
+    return model
 
 
-def gradient(scalar: Callable[..., Any], *args: np.ndarray) -> list[np.ndarray]:
-    """d scalar(*args) / d args, with the current backend's own autodiff."""
+def held_out_pairs(seed: int = 0) -> SimpleNamespace:
+    """360 canvases: each digit held out by ``trained_cnn(seed=seed)`` with another, random one
+    of a different class. ``images``, ``labels`` ``(n, 2)`` and box ``corners`` ``(n, 2, 2)``."""
+    _, _, digits, labels = _split_digits(seed)
+    rng = np.random.default_rng(seed + 1)
+    partners = [rng.choice(np.flatnonzero(labels != label)) for label in labels]
+    pairs = np.stack([np.arange(len(labels)), partners], axis=1)
+    images, corners = place(digits[pairs], rng)
+    return SimpleNamespace(images=images, labels=labels[pairs], corners=corners)
+
+
+def on_digit(method: Callable[..., np.ndarray], model: keras.Model,
+             pairs: SimpleNamespace) -> tuple[float, list[np.ndarray]]:
+    """How often the map ``method(model, images, classes)`` of a digit's class peaks on that
+    digit, over both digits of every canvas; and the canvas-sized maps, one array per digit."""
+    maps = [upsample(method(model, pairs.images, pairs.labels[:, j])) for j in (0, 1)]
+    corners = np.concatenate([pairs.corners[:, 0], pairs.corners[:, 1]])
+    return peak_in_box(np.concatenate(maps), corners), maps
+
+
+def randomised(model: keras.Model, seed: int = 1) -> keras.Model:
+    """A copy of the model with freshly initialised weights (the model-randomisation test)."""
+    keras.utils.set_random_seed(seed)
+    return keras.models.clone_model(model)
+
+
+# ------------------------------------------------------------------------------------------
+# GRADIENTS: the only place the examples differentiate. Same arguments and result as
+# keras-inspect's coming `ki.gradients`; this body then becomes
+#     return ki.gradients(model, inputs, signals, target)
+# ------------------------------------------------------------------------------------------
+def gradients(model: keras.Model, inputs: Any, signals: Any = None, target: Any = None) -> Any:
+    """``outputs`` (``model(inputs)``), ``signals`` (a list: each requested signal's value) and
+    ``gradients`` (a list: ``d sum(target logits) / d signal`` for each). ``signals``: one
+    descriptor or a list of them, as ``ki.split`` takes each (default: the input of the last
+    global pooling); ``target``: one class for all examples or one per example (default: each
+    example's top logit)."""
+    outputs = model(inputs)  # this model's outputs are its logits
+    if signals is None:
+        signals = {"layer": ki.get_global_pooling_layer(model), "link": "input"}
+    classes = ops.argmax(outputs, axis=-1) if target is None else target
+    classes = np.broadcast_to(ops.convert_to_numpy(classes), (len(inputs),))[:, None]
     backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
+    result = SimpleNamespace(outputs=outputs, signals=[], gradients=[])
+    for signal in signals if isinstance(signals, list) else [signals]:
+        body, head = ki.split(model, signal)  # head(body(x)) == model(x)
+        value = body(inputs)
 
-        tensors = [tf.constant(a) for a in args]
-        with tf.GradientTape() as tape:
-            tape.watch(tensors)
-            value = scalar(*tensors)
-        grads = tape.gradient(value, tensors)
-    elif backend == "jax":
-        import jax
+        def score(z: Any) -> Any:
+            return ops.sum(ki.gather_units(head(z), classes))  # the examples are independent
 
-        grads = jax.grad(scalar, argnums=tuple(range(len(args))))(*args)
-    elif backend == "torch":
-        import torch
+        if backend == "tensorflow":
+            import tensorflow as tf
 
-        tensors = [torch.tensor(a, requires_grad=True) for a in args]
-        grads = torch.autograd.grad(scalar(*tensors), tensors)
-    else:
-        raise ValueError(f"no gradient for Keras backend {backend!r}")
-    return [ops.convert_to_numpy(g) for g in grads]
+            with tf.GradientTape() as tape:
+                tape.watch(value)
+                total = score(value)
+            grad = tape.gradient(total, value)
+        elif backend == "jax":
+            import jax
+
+            grad = jax.grad(score)(value)
+        elif backend == "torch":
+            import torch
+
+            value = value.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(score(value), value)
+        else:
+            raise ValueError(f"no gradient for Keras backend {backend!r}")
+        result.signals.append(value)
+        result.gradients.append(grad)
+    return result
 
 
 def upsample(maps: np.ndarray) -> np.ndarray:
-    """Per-image heatmaps ``(n, h, w)`` resized to the images' size, bilinearly."""
-    resized = ops.image.resize(maps[..., None].astype("float32"), (SIZE, SIZE))
+    """Per-image heatmaps ``(n, h, w)`` resized to the canvas, bilinearly."""
+    resized = ops.image.resize(np.asarray(maps, "float32")[..., None], (CANVAS, CANVAS))
     return ops.convert_to_numpy(resized)[..., 0]
 
 
-def peak_on_ink(maps: np.ndarray, images: np.ndarray) -> tuple[float, float]:
-    """How often the hottest pixel of each (upsampled) map lies on ink, and the chance rate."""
-    ink = images[..., 0] > INK
-    flat = maps.reshape(len(maps), -1).argmax(axis=1)
-    hits = ink.reshape(len(ink), -1)[np.arange(len(ink)), flat]
-    return float(hits.mean()), float(ink.mean())
+def peak_in_box(maps: np.ndarray, corners: np.ndarray) -> float:
+    """How often the hottest pixel of a canvas-sized map lies in the box at ``corners`` (one
+    ``(row, column)`` per map) or within one pixel of it."""
+    rows, cols = np.divmod(maps.reshape(len(maps), -1).argmax(axis=1), CANVAS)
+    offsets = np.stack([rows, cols], axis=1) - corners
+    return float(np.mean(np.all((offsets >= -1) & (offsets <= DIGIT), axis=1)))
 
 
-def save_figure(path: Path, images: np.ndarray, maps: np.ndarray, titles: Sequence[str]) -> None:
-    """Rows: input, heatmap, overlay; one column per digit."""
+def save_figure(path: Path, pairs: SimpleNamespace, name: str, maps: Sequence[np.ndarray]) -> None:
+    """The first eight canvases, then each one's map of its first and of its second digit's
+    class, overlaid; ``name`` is a title formatted with the class, as ``"CAM of {}"``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(images)
-    fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5.0), squeeze=False)
+    n = 8
+    fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5.4))
     smooth = {"vmin": 0, "vmax": 1, "interpolation": "bilinear"}
     for i in range(n):
-        heat = maps[i] / (np.abs(maps[i]).max() + 1e-12)
-        axes[0, i].imshow(images[i, ..., 0], cmap="gray_r", **smooth)
-        axes[0, i].set_title(titles[i], fontsize=8)
-        axes[1, i].imshow(heat, cmap="jet", **smooth)
-        axes[2, i].imshow(images[i, ..., 0], cmap="gray", **smooth)
-        axes[2, i].imshow(heat, cmap="jet", alpha=0.5, **smooth)
-    for ax, label in zip(axes[:, 0], ("input", "heatmap", "overlay")):
-        ax.set_ylabel(label)
+        image, labels = pairs.images[i, ..., 0], pairs.labels[i]
+        axes[0, i].imshow(image, cmap="gray_r", **smooth)
+        axes[0, i].set_title(f"{labels[0]} and {labels[1]}", fontsize=9)
+        for row, (label, heat) in enumerate(zip(labels, (maps[0][i], maps[1][i])), 1):
+            axes[row, i].imshow(image, cmap="gray", **smooth)
+            axes[row, i].imshow(heat / (np.abs(heat).max() + 1e-12), cmap="jet", alpha=0.5,
+                                **smooth)
+            axes[row, i].set_title(name.format(label), fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -154,5 +233,5 @@ def output_dir(description: str) -> Path:
 
 
 def report(**metrics: Any) -> None:
-    """The sanity check, as one JSON line (the tests read it)."""
+    """The sanity checks, as one JSON line (the tests read it)."""
     print(json.dumps(metrics, sort_keys=True))

@@ -4,7 +4,9 @@ For a classifier that ends in global average pooling and a Dense layer, the logi
 is ``mean over (h, w) of A[h, w] @ W[:, c]`` plus ``b[c]``, where ``A`` is the feature map the
 pooling reads. So ``A @ W[:, c]`` is a map of where class ``c``'s evidence is, and its mean plus the
 bias gives back the logit exactly. keras-inspect supplies ``A`` (expose's default signal, the
-input of the last global pooling layer), the logits layer and its bias.
+input of the last global pooling layer), the logits layer and its bias. Every canvas holds two
+digits: the map of either digit's class must peak on that digit, and stop doing so when the
+model's weights are randomised.
 
     python examples/cam.py [OUT_DIR]      # writes OUT_DIR/cam.png (default docs/img/)
 """
@@ -15,41 +17,43 @@ import numpy as np
 from keras import ops
 
 import keras_inspect as ki
-from _digits import output_dir, peak_on_ink, report, save_figure, trained_cnn, upsample
+from _digits import (CHANCE, MAX_RANDOM, MIN_ON_DIGIT, held_out_pairs, on_digit, output_dir,
+                     randomised, report, save_figure, trained_cnn)
 
 
-def class_activation_maps(model, images):  # type: ignore[no-untyped-def]
-    """CAMs ``(n, h, w)`` of each image's predicted class, the logits and those classes."""
-    logits, features = ki.expose(model)(images)  # [logits, input of the global pooling]
-    classes = ops.argmax(logits, axis=-1)
-    dense = ki.get_logits_layer(model)
-    class_weights = ops.take(dense.kernel, classes, axis=1)  # (channels, n)
-    cams = ops.einsum("nhwk,kn->nhw", features, class_weights)
-    return ops.convert_to_numpy(cams), logits, classes
+def class_activation_maps(model, images, classes):  # type: ignore[no-untyped-def]
+    """CAMs ``(n, h, w)``, of one class per image."""
+    _, features = ki.expose(model)(images)  # [logits, input of the global pooling]
+    class_weights = ops.take(ki.get_logits_layer(model).kernel, classes, axis=1)  # (channels, n)
+    return ops.convert_to_numpy(ops.einsum("nhwk,kn->nhw", features, class_weights))
 
 
 def main() -> None:
     out = output_dir(__doc__.splitlines()[0])
-    model, images, labels = trained_cnn()
-    cams, logits, classes = class_activation_maps(model, images)
+    model = trained_cnn()
+    pairs = held_out_pairs()
 
-    # Sanity check 1, the CAM identity: spatial mean + class bias == logit.
-    bias = ki.biases([ki.get_logits_layer(model)])[0]
-    target = ops.convert_to_numpy(ki.gather_units(logits, classes[:, None]))[:, 0]
-    rebuilt = cams.mean(axis=(1, 2)) + ops.convert_to_numpy(ops.take(bias, classes))
-    identity_error = float(np.max(np.abs(rebuilt - target)) / np.max(np.abs(target)))
-    # Sanity check 2: the hottest pixel lies on the digit's ink more often than chance.
-    maps = upsample(np.maximum(cams, 0.0))
-    on_ink, chance = peak_on_ink(maps, images)
+    # Check 1, the CAM identity: spatial mean + class bias == logit, for any class.
+    classes = pairs.labels[:, 0]
+    cams = class_activation_maps(model, pairs.images, classes)
+    bias = ops.convert_to_numpy(ki.biases([ki.get_logits_layer(model)])[0])
+    logits = ops.convert_to_numpy(ki.gather_units(model(pairs.images), classes[:, None]))[:, 0]
+    rebuilt = cams.mean(axis=(1, 2)) + bias[classes]
+    identity_error = float(np.max(np.abs(rebuilt - logits)) / np.max(np.abs(logits)))
+    # Check 2: each digit's class has its map's peak on that digit, not on the other one.
+    rate, maps = on_digit(class_activation_maps, model, pairs)
+    # Check 3, model randomisation: maps of three randomly initialised copies lose the digit.
+    random_rate = float(np.mean([on_digit(class_activation_maps, randomised(model, seed), pairs)[0]
+                                 for seed in (1, 2, 3)]))
 
-    classes = ops.convert_to_numpy(classes)
-    titles = [f"{labels[i]} -> {classes[i]}" for i in range(8)]
-    save_figure(out / "cam.png", images[:8], maps[:8], titles)
-    print(f"CAM identity, max relative error: {identity_error:.2e}")
-    print(f"CAM peak on ink: {on_ink:.0%} of {len(images)} digits (chance {chance:.0%})")
-    print(f"accuracy: {np.mean(classes == labels):.1%}; figure: {out / 'cam.png'}")
-    report(identity_error=identity_error, peak_on_ink=on_ink, chance=chance, n=len(images),
-           accuracy=float(np.mean(classes == labels)), figure=str(out / "cam.png"))
+    save_figure(out / "cam.png", pairs, "CAM of {}", [np.maximum(m, 0.0) for m in maps])
+    print(f"CAM identity, max relative error: {identity_error:.1e} (needed: < 1e-4)")
+    print(f"CAM peak on the digit of its class: {rate:.1%} of {2 * len(maps[0])} maps (needed: "
+          f">= {MIN_ON_DIGIT:.0%}; a random peak: {CHANCE:.0%}, a map blind to the class: 50%)")
+    print(f"the same, random weights: {random_rate:.1%} (needed: <= {MAX_RANDOM:.0%})")
+    print(f"figure: {out / 'cam.png'}")
+    report(identity_error=identity_error, on_digit=rate, on_digit_random=random_rate,
+           n=2 * len(maps[0]), figure=str(out / "cam.png"))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 Grad-CAM weighs each channel ``k`` of a feature map ``A`` by the spatial mean of
 ``d logit_c / d A_k`` and keeps the positive part of the weighted sum. keras-inspect finds the
-map (``get_target_layer``: the last spatial map feeding the head) and cuts the model there
-(``split``: ``head(body(x)) == model(x)``), so the gradient is one autodiff call on ``head``.
-On a global-average-pooling + Dense head the weights are ``W[:, c] / (h * w)``: Grad-CAM is
-``relu(CAM) / (h * w)``, which this script checks against the kernel.
+map (``get_target_layer``: the last spatial map feeding the head); ``gradients`` (in
+``_digits.py``) returns its value and the gradient of the class score there. On a
+global-average-pooling + Dense head the weights are ``W[:, c] / (h * w)``: Grad-CAM is
+``relu(CAM) / (h * w)``, which this script checks against the kernel. Every canvas holds two
+digits: the map of either digit's class must peak on that digit, and stop doing so when the
+model's weights are randomised.
 
     python examples/gradcam.py [OUT_DIR]  # writes OUT_DIR/gradcam.png (default docs/img/)
 """
@@ -16,44 +18,45 @@ import numpy as np
 from keras import ops
 
 import keras_inspect as ki
-from _digits import gradient, output_dir, peak_on_ink, report, save_figure, trained_cnn, upsample
+from _digits import (CHANCE, MAX_RANDOM, MIN_ON_DIGIT, gradients, held_out_pairs, on_digit,
+                     output_dir, randomised, report, save_figure, trained_cnn)
 
 
-def grad_cam(model, images):  # type: ignore[no-untyped-def]
-    """Grad-CAM maps ``(n, h, w)`` of each image's predicted class, the map and the classes."""
-    body, head = ki.split(model, ki.get_target_layer(model))
-    features = ops.convert_to_numpy(body(images))
-    classes = ops.argmax(head(features), axis=-1)[:, None]
-
-    def class_score(a):  # type: ignore[no-untyped-def]
-        return ops.sum(ki.gather_units(head(a), classes))  # samples are independent
-
-    (grads,) = gradient(class_score, features)
-    channel_weights = grads.mean(axis=(1, 2), keepdims=True)
-    maps = np.maximum((channel_weights * features).sum(axis=-1), 0.0)
-    return maps, features, ops.convert_to_numpy(classes)[:, 0]
+def grad_cam(model, images, classes):  # type: ignore[no-untyped-def]
+    """Grad-CAM maps ``(n, h, w)``, of one class per image."""
+    result = gradients(model, images, ki.get_target_layer(model), target=classes)
+    features = ops.convert_to_numpy(result.signals[0])
+    channel_weights = ops.convert_to_numpy(result.gradients[0]).mean(axis=(1, 2), keepdims=True)
+    return np.maximum((channel_weights * features).sum(axis=-1), 0.0)
 
 
 def main() -> None:
     out = output_dir(__doc__.splitlines()[0])
-    model, images, labels = trained_cnn()
-    maps, features, classes = grad_cam(model, images)
+    model = trained_cnn()
+    pairs = held_out_pairs()
 
-    # Sanity check 1: on this head Grad-CAM == relu(CAM) / (h * w), CAM taken from the kernel.
+    # Check 1: on this head Grad-CAM == relu(CAM) / (h * w), CAM from expose and the kernel.
+    classes = pairs.labels[:, 0]
+    maps = grad_cam(model, pairs.images, classes)
+    _, features = ki.expose(model)(pairs.images)
     kernel = ops.convert_to_numpy(ki.get_logits_layer(model).kernel)
-    cams = np.einsum("nhwk,kn->nhw", features, kernel[:, classes])
-    expected = np.maximum(cams, 0.0) / (features.shape[1] * features.shape[2])
+    cams = np.einsum("nhwk,kn->nhw", ops.convert_to_numpy(features), kernel[:, classes])
+    expected = np.maximum(cams, 0.0) / (cams.shape[1] * cams.shape[2])
     cam_error = float(np.max(np.abs(maps - expected)) / np.max(np.abs(expected)))
-    # Sanity check 2: the hottest pixel lies on the digit's ink more often than chance.
-    maps = upsample(maps)
-    on_ink, chance = peak_on_ink(maps, images)
+    # Check 2: each digit's class has its map's peak on that digit, not on the other one.
+    rate, maps = on_digit(grad_cam, model, pairs)
+    # Check 3, model randomisation: maps of three randomly initialised copies lose the digit.
+    random_rate = float(np.mean([on_digit(grad_cam, randomised(model, seed), pairs)[0]
+                                 for seed in (1, 2, 3)]))
 
-    titles = [f"{labels[i]} -> {classes[i]}" for i in range(8)]
-    save_figure(out / "gradcam.png", images[:8], maps[:8], titles)
-    print(f"Grad-CAM vs relu(CAM)/(h*w), max relative error: {cam_error:.2e}")
-    print(f"Grad-CAM peak on ink: {on_ink:.0%} of {len(images)} digits (chance {chance:.0%})")
+    save_figure(out / "gradcam.png", pairs, "Grad-CAM of {}", maps)
+    print(f"Grad-CAM vs relu(CAM)/(h*w), max relative error: {cam_error:.1e} (needed: < 1e-4)")
+    print(f"Grad-CAM peak on the digit of its class: {rate:.1%} of {2 * len(maps[0])} maps "
+          f"(needed: >= {MIN_ON_DIGIT:.0%}; a random peak: {CHANCE:.0%}, a map blind to the "
+          "class: 50%)")
+    print(f"the same, random weights: {random_rate:.1%} (needed: <= {MAX_RANDOM:.0%})")
     print(f"figure: {out / 'gradcam.png'}")
-    report(cam_error=cam_error, peak_on_ink=on_ink, chance=chance, n=len(images),
+    report(cam_error=cam_error, on_digit=rate, on_digit_random=random_rate, n=2 * len(maps[0]),
            figure=str(out / "gradcam.png"))
 
 

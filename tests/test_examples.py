@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -56,20 +55,28 @@ def run_example(script: str, out: Path, cache: Path) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def above_chance(rate: float, chance: float, n: int) -> bool:
-    """``rate`` exceeds ``chance`` by more than three binomial standard errors."""
-    return rate > chance + 3 * math.sqrt(chance * (1 - chance) / n)
+# The examples' localisation bars, held here independently of the scripts. On every backend the
+# trained CNN's maps peak on the explained digit for 94-97% of 720 maps (CNNs trained half as long,
+# 53-73% accurate on one-digit canvases, still reach 84-92%); randomly initialised copies average
+# 32-43%, below the 50% of a map that finds the digits but ignores the class.
+MIN_ON_DIGIT = 0.75
+MAX_ON_DIGIT_RANDOM = 0.6
+
+
+def check_localisation(metrics: dict[str, Any]) -> None:
+    assert metrics["n"] == 720, metrics  # both digits of 360 canvases
+    assert metrics["on_digit"] >= MIN_ON_DIGIT, metrics
+    assert metrics["on_digit_random"] <= MAX_ON_DIGIT_RANDOM, metrics
 
 
 def check_cam(metrics: dict[str, Any]) -> None:
-    assert metrics["accuracy"] > 0.9, metrics  # the CNN did learn the digits
     assert metrics["identity_error"] < TOLERANCE, metrics
-    assert above_chance(metrics["peak_on_ink"], metrics["chance"], metrics["n"]), metrics
+    check_localisation(metrics)
 
 
 def check_gradcam(metrics: dict[str, Any]) -> None:
     assert metrics["cam_error"] < TOLERANCE, metrics
-    assert above_chance(metrics["peak_on_ink"], metrics["chance"], metrics["n"]), metrics
+    check_localisation(metrics)
 
 
 def check_fullgrad(metrics: dict[str, Any]) -> None:
@@ -100,3 +107,28 @@ def test_example(script: str, tmp_path: Path, digits_cache: Path) -> None:
     assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 600
     assert np.ptp(pixels[..., :3]) > 0.5  # not a blank canvas
     CHECKS[script](metrics)
+
+
+def test_canvases_and_the_box_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The localisation rates mean something only if the digits sit where the corners say, apart,
+    # and the box check counts exactly the box grown by one pixel.
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    import _digits
+
+    size, side = _digits.CANVAS, _digits.DIGIT
+    digits = np.random.default_rng(0).uniform(0.5, 1.0, (200, 2, side, side)).astype("float32")
+    images, corners = _digits.place(digits, np.random.default_rng(1))
+    assert images.shape == (200, size, size, 1) and corners.shape == (200, 2, 2)
+    assert np.abs(corners[:, 0] - corners[:, 1]).max(axis=-1).min() >= side + 2
+    for image, pair, where in zip(images[..., 0], digits, corners):
+        for digit, (r, c) in zip(pair, where):
+            np.testing.assert_array_equal(image[r : r + side, c : c + side], digit)
+        assert image.max() <= 1.0 and np.sort(image, axis=None)[-2 * side * side - 1] < 0.5
+
+    corner = np.array([[10, 20]])
+    for (row, col), inside in [((9, 19), True), ((18, 28), True), ((13, 24), True),
+                               ((8, 24), False), ((19, 24), False), ((13, 18), False),
+                               ((13, 29), False)]:
+        heat = np.zeros((1, size, size))
+        heat[0, row, col] = 1.0
+        assert _digits.peak_in_box(heat, corner) == float(inside), (row, col)
