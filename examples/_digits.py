@@ -3,8 +3,8 @@
 scikit-learn's bundled 8x8 digits (no download) are placed at random positions on a noisy 32x32
 canvas. The CNN learns to classify canvases that hold one digit; the examples explain canvases
 that hold two held-out digits of different classes, where an explanation of class ``c`` has to
-find the digit that is a ``c`` and not merely the ink. Nothing here is keras-inspect except
-:func:`gradients`, the one place the examples differentiate.
+find the digit that is a ``c`` and not merely the ink. Nothing here is keras-inspect: the
+examples use it themselves (``ki.gradients`` for every gradient).
 Set ``KERAS_INSPECT_DIGITS_CACHE`` to a directory to train once and reuse the weights.
 """
 
@@ -24,7 +24,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-import keras_inspect as ki  # noqa: E402
 
 CANVAS = 32  # canvas side, in pixels
 DIGIT = 8  # digit side
@@ -131,54 +130,6 @@ def randomised(model: keras.Model, seed: int = 1) -> keras.Model:
     """A copy of the model with freshly initialised weights (the model-randomisation test)."""
     keras.utils.set_random_seed(seed)
     return keras.models.clone_model(model)
-
-
-# ------------------------------------------------------------------------------------------
-# GRADIENTS: the only place the examples differentiate. Same arguments and result as
-# keras-inspect's coming `ki.gradients`; this body then becomes
-#     return ki.gradients(model, inputs, signals, target)
-# ------------------------------------------------------------------------------------------
-def gradients(model: keras.Model, inputs: Any, signals: Any = None, target: Any = None) -> Any:
-    """``outputs`` (``model(inputs)``), ``signals`` (a list: each requested signal's value) and
-    ``gradients`` (a list: ``d sum(target logits) / d signal`` for each). ``signals``: one
-    descriptor or a list of them, as ``ki.split`` takes each (default: the input of the last
-    global pooling); ``target``: one class for all examples or one per example (default: each
-    example's top logit)."""
-    outputs = model(inputs)  # this model's outputs are its logits
-    if signals is None:
-        signals = {"layer": ki.get_global_pooling_layer(model), "link": "input"}
-    classes = ops.argmax(outputs, axis=-1) if target is None else target
-    classes = np.broadcast_to(ops.convert_to_numpy(classes), (len(inputs),))[:, None]
-    backend = keras.backend.backend()
-    result = SimpleNamespace(outputs=outputs, signals=[], gradients=[])
-    for signal in signals if isinstance(signals, list) else [signals]:
-        body, head = ki.split(model, signal)  # head(body(x)) == model(x)
-        value = body(inputs)
-
-        def score(z: Any) -> Any:
-            return ops.sum(ki.gather_units(head(z), classes))  # the examples are independent
-
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            with tf.GradientTape() as tape:
-                tape.watch(value)
-                total = score(value)
-            grad = tape.gradient(total, value)
-        elif backend == "jax":
-            import jax
-
-            grad = jax.grad(score)(value)
-        elif backend == "torch":
-            import torch
-
-            value = value.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(score(value), value)
-        else:
-            raise ValueError(f"no gradient for Keras backend {backend!r}")
-        result.signals.append(value)
-        result.gradients.append(grad)
-    return result
 
 
 def upsample(maps: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ layers is piecewise linear, so its output splits exactly into an input part and 
 bias: ``f(x) = sum(x * df/dx) + sum over biased layers of sum(b * df/dz)``, ``z`` being the
 signal the bias is added to. keras-inspect lists every constant a layer adds
 (``layers_with_biases``, BatchNormalization's implicit one included) and names each ``z`` (the
-layer's ``"pre_activation"``); ``gradients`` (in ``_digits.py``) differentiates with respect to
+layer's ``"pre_activation"``); ``ki.gradients`` differentiates with respect to
 all of them at once. The saliency map sums the absolute parts, each normalised and upsampled;
 the script checks that the parts add up to the logit.
 
@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 import keras_inspect as ki
-from _digits import (gradients, held_out_pairs, output_dir, report, save_figure, trained_cnn,
+from _digits import (held_out_pairs, output_dir, report, save_figure, trained_cnn,
                      upsample)
 
 
@@ -31,7 +31,7 @@ def full_grad(model, images, classes):  # type: ignore[no-untyped-def]
     """FullGrad maps ``(n, 32, 32)`` of one class per image, that logit and the sum of its parts."""
     layers, biases = ki.layers_with_biases(model)
     signals = [model.inputs[0], *({"layer": layer, "link": "pre_activation"} for layer in layers)]
-    result = gradients(model, images, signals, target=classes)
+    result = ki.gradients(model, images, signals, target=classes)
     grads = [ops.convert_to_numpy(g) for g in result.gradients]
     parts = [images * grads[0]] + [ops.convert_to_numpy(b) * g for b, g in zip(biases, grads[1:])]
     total = sum(part.reshape(len(images), -1).sum(axis=1) for part in parts)

@@ -2,8 +2,8 @@
 
 Grad-CAM weighs each channel ``k`` of a feature map ``A`` by the spatial mean of
 ``d logit_c / d A_k`` and keeps the positive part of the weighted sum. keras-inspect finds the
-map (``get_target_layer``: the last spatial map feeding the head); ``gradients`` (in
-``_digits.py``) returns its value and the gradient of the class score there. On a
+map (``get_target_layer``: the last spatial map feeding the head); ``ki.gradients`` returns its
+value and the gradient of the class score there, on any backend. On a
 global-average-pooling + Dense head the weights are ``W[:, c] / (h * w)``: Grad-CAM is
 ``relu(CAM) / (h * w)``, which this script checks against the kernel. Every canvas holds two
 digits: the map of either digit's class must peak on that digit, and stop doing so when the
@@ -18,13 +18,13 @@ import numpy as np
 from keras import ops
 
 import keras_inspect as ki
-from _digits import (CHANCE, MAX_RANDOM, MIN_ON_DIGIT, gradients, held_out_pairs, on_digit,
+from _digits import (CHANCE, MAX_RANDOM, MIN_ON_DIGIT, held_out_pairs, on_digit,
                      output_dir, randomised, report, save_figure, trained_cnn)
 
 
 def grad_cam(model, images, classes):  # type: ignore[no-untyped-def]
     """Grad-CAM maps ``(n, h, w)``, of one class per image."""
-    result = gradients(model, images, ki.get_target_layer(model), target=classes)
+    result = ki.gradients(model, images, ki.get_target_layer(model), target=classes)
     features = ops.convert_to_numpy(result.signals[0])
     channel_weights = ops.convert_to_numpy(result.gradients[0]).mean(axis=(1, 2), keepdims=True)
     return np.maximum((channel_weights * features).sum(axis=-1), 0.0)
