@@ -10,8 +10,10 @@ linear model. FullGrad completeness is in ``test_fullgrad.py``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -310,3 +312,19 @@ def test_no_tensorflow_import_on_other_backends() -> None:
                           text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "gradients.md"
+SCRIPT = re.compile(r"<!-- test-script: (\w+) -->\s*```python\n(.*?)```", re.DOTALL)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "jax", reason="the page's program is the JAX one; it runs in the JAX pass")
+def test_the_pages_fullgrad_on_resnet_under_jax_runs() -> None:
+    """FullGrad on ResNet50V2, jitted, from docs/gradients.md: completeness to 1e-4."""
+    (program,) = (code for name, code in SCRIPT.findall(DOC.read_text()) if name == "fullgrad_resnet_jax")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                          text=True, timeout=900, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "fullgrad: ok" in done.stdout

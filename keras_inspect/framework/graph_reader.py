@@ -119,8 +119,10 @@ class GraphReader(abc.ABC):
         """A new functional model; it must not call any layer."""
 
     @abc.abstractmethod
-    def new_input(self, like: Any) -> Any:
-        """A new symbolic model input with the shape (batch excluded) and dtype of ``like``."""
+    def new_input(self, like: Any, name: str) -> Any:
+        """A new symbolic model input named ``name``, with the shape (batch excluded) and dtype
+        of ``like``. (Named by the caller: Keras' automatic input names can repeat the model's
+        own in a new graph context, and names must be unique within a model.)"""
 
     # -- fused activations --------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ def _build(view: InspectedModel, logits: Endpoint, signals: list[Endpoint]) -> P
     model = view.model
     # The signals' symbolic shapes and dtypes, from the same machinery as expose (cached).
     groups = connected_groups(view, signals)
-    deltas = [[reader.new_input(t) for t in group] for group in groups]
+    deltas = _delta_inputs(reader, groups)
     requests = [_Request(logits, logits.path, [])]
     requests += [_Request(e, e.path, d) for e, d in zip(signals, deltas)]
     outputs, values = _perturbed(view, model, reader.inputs(model), requests)
@@ -165,6 +165,12 @@ def _perturbed(
     return outputs, values
 
 
+def _delta_inputs(reader: GraphReader, groups: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """New inputs shaped like each tensor of ``groups``, named uniquely within one model."""
+    count = iter(range(sum(len(g) for g in groups)))
+    return [[reader.new_input(t, f"keras_inspect_delta_{next(count)}") for t in g] for g in groups]
+
+
 def _collecting(call: Any, sink: list) -> Any:
     def substitute(args: tuple, kwargs: dict) -> Any:
         outputs, values = call(args, kwargs)
@@ -195,7 +201,7 @@ def _split_call(reader: GraphReader, layer: Any, delta: Any, tag: str) -> Any:
 def _nested_call(view: InspectedModel, child: Any, requests: list[_Request]) -> Any:
     """A call of a sub-model over ``child``'s own graph taking its deltas as extra inputs."""
     reader = view.reader
-    own = [[reader.new_input(d) for d in r.deltas] for r in requests]
+    own = _delta_inputs(reader, [r.deltas for r in requests])
     inner = [_Request(r.endpoint, r.rest, d) for r, d in zip(requests, own)]
     outputs, values = _perturbed(view, child, reader.inputs(child), inner)
     sizes = [len(v) for v in values]

@@ -63,7 +63,7 @@ def _one_or_list(tensors: list[Any]) -> Any:
 def _build(view: InspectedModel, endpoint: Endpoint) -> tuple:
     reader = view.reader
     signal = connected_tensors(view, [endpoint], signals_only=True)
-    new_inputs = [reader.new_input(t) for t in signal]
+    new_inputs = [reader.new_input(t, f"{view.name}_cut_{i}") for i, t in enumerate(signal)]
     outputs = _head_outputs(view, view.model, endpoint.path, endpoint, new_inputs)
     return (
         reader.input_structure(view.model),

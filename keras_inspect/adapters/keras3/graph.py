@@ -105,8 +105,8 @@ class Keras3GraphReader(GraphReader):
     def build_model(self, inputs: Any, outputs: Any, name: str | None = None) -> Any:
         return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
-    def new_input(self, like: Any) -> Any:
-        return keras.Input(shape=tuple(like.shape[1:]), dtype=like.dtype)
+    def new_input(self, like: Any, name: str) -> Any:
+        return keras.Input(shape=tuple(like.shape[1:]), dtype=like.dtype, name=name)
 
     def layers_module(self) -> Any:
         return keras.layers

@@ -107,8 +107,8 @@ class TfKerasGraphReader(GraphReader):
     def build_model(self, inputs: Any, outputs: Any, name: str | None = None) -> Any:
         return require_tf_keras().Model(inputs=inputs, outputs=outputs, name=name)
 
-    def new_input(self, like: Any) -> Any:
-        return require_tf_keras().Input(shape=tuple(like.shape[1:]), dtype=like.dtype)
+    def new_input(self, like: Any, name: str) -> Any:
+        return require_tf_keras().Input(shape=tuple(like.shape[1:]), dtype=like.dtype, name=name)
 
     def backend(self) -> str:
         return "tensorflow"
