@@ -268,7 +268,8 @@ def test_repeated_calls_build_nothing_and_leave_the_model_alone(nested: keras.Mo
         (lambda logits: logits, ValueError, "one score per example"),
         (lambda logits: 3.0, ValueError, "one score per example"),
     ],
-    ids=str,
+    ids=["unit-5", "unit-minus-6", "array-out-of-range", "array-rank-2", "array-floats", "text",
+         "bool", "callable-all-logits", "callable-scalar"],
 )
 def test_bad_targets_are_explained(cnn: keras.Model, target: Any, error: type, needle: str) -> None:
     with pytest.raises(error, match=needle):

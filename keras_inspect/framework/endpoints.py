@@ -26,7 +26,7 @@ DICT_KEYS = frozenset({"name", "layer", "link", "node", "index"})
 def _check_link(_instance: Any, _attribute: Any, value: Any) -> None:
     if value not in LINKS:
         raise EndpointError(
-            f"link must be one of {', '.join(repr(x) for x in LINKS)}; received {value!r}."
+            f"link must be one of {', '.join(repr(x) for x in LINKS)}; received {shorten(value)}."
         )
 
 
@@ -35,14 +35,14 @@ def _check_node(_instance: Any, _attribute: Any, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise EndpointError(
-            f"node must be a call index (int) or 'last'; received {value!r} of type "
+            f"node must be a call index (int) or 'last'; received {shorten(value)} of type "
             f"{type(value).__name__}."
         )
 
 
 def _check_index(_instance: Any, _attribute: Any, value: Any) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise EndpointError(f"index must be an int or None; received {value!r}.")
+        raise EndpointError(f"index must be an int or None; received {shorten(value)}.")
 
 
 @attrs.frozen(kw_only=True)
@@ -78,7 +78,7 @@ def to_endpoint(view: InspectedModel, descriptor: Any) -> Endpoint:
     if isinstance(descriptor, Endpoint):
         endpoint = descriptor
     elif isinstance(descriptor, bool):
-        raise TypeError(f"an endpoint cannot be a bool; received {descriptor!r}.")
+        raise TypeError(f"an endpoint cannot be a bool; received {descriptor}.")
     elif isinstance(descriptor, int):
         endpoint = Endpoint(path=(_layer_at(view, descriptor).name,))
     elif isinstance(descriptor, str):
@@ -182,7 +182,7 @@ def _from_tensor(view: InspectedModel, tensor: Any) -> Endpoint:
     positions = [i for i, c in enumerate(calls) if c is call]
     if not positions:
         raise EndpointError(
-            f"Tensor {tensor_name} comes from a call of layer {entry.name!r} that is not part "
+            f"Tensor {tensor_name} comes from a call of layer {shorten(entry.name)} that is not part "
             f"of model {view.name!r}'s graph."
         )
     outputs = reader.call_tensors(call, "output")
@@ -210,15 +210,15 @@ def locate(view: InspectedModel, endpoint: Endpoint) -> Located:
         # An input layer: its input and output are the same tensor, and it has no activation.
         found = view.input_entry(entry.path)
         if found is None:
-            raise EndpointError(f"Input {entry.name!r} is not an input of a graph of the model.")
+            raise EndpointError(f"Input {shorten(entry.name)} is not an input of a graph of the model.")
         if endpoint.index not in (None, 0, -1):
             raise EndpointError(
-                f"Input {entry.name!r} is one tensor; index {endpoint.index} is out of range."
+                f"Input {shorten(entry.name)} is one tensor; index {endpoint.index} is out of range."
             )
         return Located(endpoint=endpoint, entry=found[0], call=None, tensors=(found[1],))
     if not entry.in_graph:
         raise EndpointError(
-            f"Layer {entry.name!r} lives inside {_container_name(entry)!r}, a subclassed "
+            f"Layer {shorten(entry.name)} lives inside {_container_name(entry)!r}, a subclassed "
             "layer or model without a functional graph, so it has no node of its own. "
             "expose() reaches it by intercepting its call; to locate a node, use the "
             "enclosing layer instead."
@@ -226,7 +226,7 @@ def locate(view: InspectedModel, endpoint: Endpoint) -> Located:
     calls = reader.calls(entry.layer, entry.container)
     if not calls:
         raise EndpointError(
-            f"Layer {entry.name!r} is never called in the graph of {_container_name(entry)!r}; "
+            f"Layer {shorten(entry.name)} is never called in the graph of {_container_name(entry)!r}; "
             "it has no signal to expose."
         )
     node = endpoint.node
@@ -236,7 +236,7 @@ def locate(view: InspectedModel, endpoint: Endpoint) -> Located:
         call = calls[node]
     else:
         raise EndpointError(
-            f"Layer {entry.name!r} is called {len(calls)} time(s) in "
+            f"Layer {shorten(entry.name)} is called {len(calls)} time(s) in "
             f"{_container_name(entry)!r}; node {node} is out of range "
             f"(valid: {-len(calls)}..{len(calls) - 1} or 'last')."
         )
@@ -245,7 +245,7 @@ def locate(view: InspectedModel, endpoint: Endpoint) -> Located:
     if endpoint.index is not None:
         if not -len(tensors) <= endpoint.index < len(tensors):
             raise EndpointError(
-                f"The {link} of layer {entry.name!r} has {len(tensors)} tensor(s); index "
+                f"The {link} of layer {shorten(entry.name)} has {len(tensors)} tensor(s); index "
                 f"{endpoint.index} is out of range."
             )
         tensors = [tensors[endpoint.index]]

@@ -165,7 +165,13 @@ def _target_indices(target: Any, units: int | None) -> Any:
             f"logits -> one score per example; received {describe(target)}."
         )
     if not hasattr(target, "dtype") or isinstance(target, np.ndarray):
-        array = np.asarray(target)
+        try:
+            array = np.asarray(target)
+        except (ValueError, RecursionError):
+            raise TypeError(
+                f"a target array must hold one integer unit per example; received "
+                f"{describe(target)}."
+            ) from None
         if array.ndim != 1 or array.dtype.kind not in "iu":
             raise TypeError(
                 f"a target array must hold one integer unit per example (rank 1); received "

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from .endpoints import Endpoint, locate
-from .errors import EndpointError, name_of
+from .errors import EndpointError, name_of, shorten
 from .graph_reader import GraphReader, graph_lock
 from .inspected_model import InspectedModel
 from .signals import call_tag, connected_groups, failing_leaves_nothing
@@ -152,7 +152,7 @@ def _perturbed(
         calls = sinks.get(key)
         if not calls:
             raise EndpointError(
-                f"{requests[position].endpoint.name!r} lies in a part of {name_of(container)!r} "
+                f"{shorten(requests[position].endpoint.name)} lies in a part of {name_of(container)!r} "
                 "that is not computed from its inputs; it cannot be reached."
             )
         values[position] = list(calls[-1][offset])
@@ -229,7 +229,7 @@ def _intercepted_call(view: InspectedModel, child: Any, requests: list[_Request]
     for r in requests:
         if len(r.deltas) > 1:
             raise EndpointError(
-                f"{r.endpoint.name!r} inside the subclassed layer {name_of(child)!r} is made of "
+                f"{shorten(r.endpoint.name)} inside the subclassed layer {name_of(child)!r} is made of "
                 "several tensors; ask for one of them with 'index'."
             )
         targets.append(

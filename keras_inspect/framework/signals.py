@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .endpoints import Endpoint, locate
-from .errors import EndpointError, name_of
+from .errors import EndpointError, name_of, shorten
 from .graph_reader import GraphReader, graph_lock
 from .inspected_model import InspectedModel
 
@@ -154,7 +154,7 @@ def _taps(
         calls = collected.get(key)
         if not calls:
             raise EndpointError(
-                f"{requests[position].endpoint.name!r} lies in a part of {name_of(container)!r} "
+                f"{shorten(requests[position].endpoint.name)} lies in a part of {name_of(container)!r} "
                 "that is not computed from its inputs; it cannot be reached."
             )
         results[position] = _select(calls[-1][offset], requests[position].endpoint)
@@ -184,7 +184,7 @@ def _select(tensors: list[Any], endpoint: Endpoint) -> list[Any]:
         return list(tensors)
     if not -len(tensors) <= endpoint.index < len(tensors):
         raise EndpointError(
-            f"The pre-activation of {endpoint.name!r} has {len(tensors)} tensor(s); index "
+            f"The pre-activation of {shorten(endpoint.name)} has {len(tensors)} tensor(s); index "
             f"{endpoint.index} is out of range."
         )
     return [tensors[endpoint.index]]

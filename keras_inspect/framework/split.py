@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .endpoints import Endpoint, locate, to_endpoint
-from .errors import EndpointError, name_of
+from .errors import EndpointError, name_of, shorten
 from .graph_reader import graph_lock
 from .inspected_model import InspectedModel, inspect_model
 from .signals import connected_tensors, failing_leaves_nothing
@@ -91,7 +91,7 @@ def _head_outputs(
         if not reader.has_graph(child):
             raise EndpointError(
                 f"Cannot split inside {name_of(child)!r}, a subclassed layer without a graph: "
-                f"its computation cannot be cut at {endpoint.name!r}. Split at the output of "
+                f"its computation cannot be cut at {shorten(endpoint.name)}. Split at the output of "
                 f"{name_of(child)!r} instead, or use expose() to read the signal."
             )
         inner = _head_outputs(view, child, rest[1:], endpoint, new)
@@ -108,7 +108,7 @@ def _head_outputs(
             origin = reader.tensor_origin(tensor)
             producer = name_of(origin[0]) if origin else "?"
             raise EndpointError(
-                f"Cannot split {view.name!r} at {endpoint.name!r}: the output of "
+                f"Cannot split {view.name!r} at {shorten(endpoint.name)}: the output of "
                 f"{name_of(container)!r} computed by layer {producer!r} can be reached "
                 "without passing through that signal (a connection bypasses it, or the output "
                 "does not depend on it). Choose a signal that every path to the outputs "

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from .errors import describe, shorten
+
 
 def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1) -> Any:
     """Pick units of ``tensor`` along ``axis``, per sample.
@@ -19,7 +21,9 @@ def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1
     """
     if indices is None:
         return tensor
-    tensor = ops.convert_to_tensor(tensor)
+    axis = _integer_argument(axis, "axis")
+    batch_dims = _integer_argument(batch_dims, "batch_dims")
+    tensor = _tensor(tensor)
     indices = _integer_indices(indices)
     rank, index_rank = len(tensor.shape), len(indices.shape)
     if rank == 0:
@@ -56,6 +60,39 @@ def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1
     return _gather(tensor, indices, axis, batch_dims)
 
 
+def _integer_argument(value: Any, name: str) -> int:
+    """``value`` as a Python int (NumPy integers included); ``TypeError`` naming it otherwise.
+
+    Checked here: a NumPy integer reaching TensorFlow's gather is an InvalidArgumentError, a
+    float or None an error from deep inside the backend.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; received {describe(value)}.")
+    return int(value)
+
+
+def _tensor(value: Any) -> Any:
+    """``value`` as a backend tensor; a ragged or non-numeric Python value is our error."""
+    if isinstance(value, (list, tuple)):
+        try:
+            array = np.asarray(value)
+        except RecursionError:
+            raise TypeError(f"gather_units needs a tensor; received {describe(value)}.") from None
+        except ValueError as error:
+            raise ValueError(
+                f"gather_units needs a rectangular tensor; received {describe(value)}, which is "
+                f"ragged ({error})."
+            ) from None
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"gather_units needs a numeric tensor; received {describe(value)}.")
+        value = array
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(
+            f"gather_units needs a tensor (an array or backend tensor); received {describe(value)}."
+        )
+    return ops.convert_to_tensor(value)
+
+
 def _integer_indices(indices: Any) -> Any:
     """``indices`` as an integer tensor; ``TypeError`` naming the value otherwise.
 
@@ -67,25 +104,20 @@ def _integer_indices(indices: Any) -> Any:
     if dtype is None or isinstance(indices, np.ndarray):
         try:
             array = np.asarray(indices)
-        except Exception as error:
+        except (Exception, RecursionError) as error:
             raise TypeError(
-                f"indices must be integers (an int array or tensor); received {_short(indices)} "
+                f"indices must be integers (an int array or tensor); received {shorten(indices)} "
                 f"of type {type(indices).__name__}, which is not an array ({error})."
             ) from error
         if array.dtype.kind not in "iu":
             raise TypeError(
-                f"indices must be integers; received {_short(indices)} of dtype {array.dtype}."
+                f"indices must be integers; received {shorten(indices)} of dtype {array.dtype}."
             )
         return ops.convert_to_tensor(array)
     name = keras.backend.standardize_dtype(dtype)
     if "int" not in name:
         raise TypeError(f"indices must be integers; received a tensor of dtype {name}.")
     return ops.convert_to_tensor(indices)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def is_concrete(x: Any) -> bool:

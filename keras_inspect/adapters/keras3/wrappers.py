@@ -27,7 +27,7 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.errors import EndpointError, name_of
+from keras_inspect.framework.errors import EndpointError, name_of, shorten
 from keras_inspect.framework.fused_activations import (
     call_without_activation,
     fused_activation,
@@ -66,8 +66,8 @@ def sublayer(layer: Any, path: Sequence[str]) -> Any:
         match = next((c for c in children if c.name == name), None)
         if match is None:
             raise EndpointError(
-                f"No sub-layer named {name!r} in {current.name!r} (path "
-                f"{'/'.join(path[: depth + 1])!r} below {layer.name!r}); it has "
+                f"No sub-layer named {shorten(name)} in {name_of(current)!r} (path "
+                f"{shorten('/'.join(path[: depth + 1]))} below {name_of(layer)!r}); it has "
                 f"{', '.join(repr(c.name) for c in children) or 'no sub-layers'}."
             )
         current = match
