@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import keras_inspect
+from conftest import to_numpy
 from keras_inspect import Endpoint, PluginError, hookimpl, new_plugin_manager, using_plugin_manager
 
 FORBIDDEN = (AttributeError, IndexError, KeyError)
@@ -174,7 +175,45 @@ def test_layer_paths_resolve_or_fail_naming_the_path(
 def test_expose_arguments_succeed_or_fail_cleanly(
     cnn: keras.Model, outputs: Any, arguments: Any
 ) -> None:
-    call_cleanly(lambda: keras_inspect.expose(cnn, arguments=arguments, outputs=outputs))
+    exposed, error = call_cleanly(lambda: keras_inspect.expose(cnn, arguments=arguments, outputs=outputs))
+    if error is not None:
+        return
+    # One output per descriptor (every signal of this model is one tensor), in order, and the
+    # defaults are the logits and the input of the pooling layer.
+    count = lambda d, default: 1 if d is None else (len(d) if isinstance(d, (list, tuple)) else 1)  # noqa: E731
+    assert len(exposed.outputs) == count(outputs, 1) + count(arguments, 1)
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    values = keras.tree.flatten(exposed(x))
+    if outputs is None:
+        np.testing.assert_allclose(to_numpy(values[0]), to_numpy(cnn(x)), rtol=1e-5, atol=1e-6)
+    if arguments is None:
+        pooled = keras.Model(cnn.inputs[0], cnn.get_layer("gap").input)(x)
+        np.testing.assert_allclose(to_numpy(values[-1]), to_numpy(pooled), rtol=1e-5, atol=1e-6)
+    else:
+        for descriptor, value in zip(arguments, values[-len(arguments) or len(values):]):
+            layer = cnn.layers[descriptor] if isinstance(descriptor, int) else cnn.get_layer(descriptor)
+            reference = keras.Model(cnn.inputs[0], layer.output)(x)
+            np.testing.assert_allclose(to_numpy(value), to_numpy(reference), rtol=1e-5, atol=1e-6)
+
+
+def _references(nested: keras.Model) -> dict[tuple[str, str], keras.Model]:
+    """For each valid (path, link) of the nested model, a model computing that signal, built
+    from the layers' own graphs (not through keras-inspect)."""
+    backbone = nested.get_layer("backbone")
+    conv, relu = backbone.get_layer("b_conv2"), backbone.get_layer("b_relu")
+    pool = nested.get_layer("avg_pool")
+    inner = lambda tensor: keras.Sequential([keras.Input(nested.inputs[0].shape[1:]), keras.Model(backbone.inputs[0], tensor)])  # noqa: E731
+    return {
+        ("backbone/b_conv2", "output"): inner(conv.output),
+        ("backbone/b_conv2", "pre_activation"): inner(conv.output),
+        ("backbone/b_conv2", "input"): inner(relu.output),
+        ("avg_pool", "output"): keras.Model(nested.inputs[0], pool.output),
+        ("avg_pool", "pre_activation"): keras.Model(nested.inputs[0], pool.output),
+        ("avg_pool", "input"): keras.Model(nested.inputs[0], pool.input),
+        ("backbone", "output"): keras.Model(nested.inputs[0], pool.input),
+        ("backbone", "pre_activation"): keras.Model(nested.inputs[0], pool.input),
+        ("backbone", "input"): keras.Model(nested.inputs[0], nested.inputs[0]),
+    }
 
 
 @settings(max_examples=100)
@@ -188,7 +227,21 @@ def test_expose_arguments_succeed_or_fail_cleanly(
     )
 )
 def test_valid_endpoint_values_resolve_or_fail_cleanly(nested: keras.Model, endpoint: Endpoint) -> None:
-    call_cleanly(lambda: keras_inspect.endpoints(nested, [endpoint]))
+    tensors, error = call_cleanly(lambda: keras_inspect.endpoints(nested, [endpoint]))
+    # Each layer here is called once, with one input tensor: node 0/-1/"last" and index
+    # None/0/-1 are the only valid ones, and "conv1" is no layer of this model.
+    valid = (
+        endpoint.name != "conv1"
+        and endpoint.node in ("last", 0, -1)
+        and endpoint.index in (None, 0, -1)
+    )
+    assert (error is None) == valid, (endpoint, error)
+    if error is None:
+        (tensor,) = tensors
+        x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
+        reference = _references(nested)[(endpoint.name, endpoint.link)](x)
+        got = keras.Model(nested.inputs[0], tensor)(x)
+        np.testing.assert_allclose(to_numpy(got), to_numpy(reference), rtol=1e-5, atol=1e-6)
 
 
 @settings(max_examples=200)
@@ -201,7 +254,15 @@ def test_valid_endpoint_values_resolve_or_fail_cleanly(nested: keras.Model, endp
 def test_endpoint_constructor_rejects_bad_fields_cleanly(
     path: Any, link: Any, node: Any, index: Any
 ) -> None:
-    call_cleanly(lambda: Endpoint(path=path, link=link, node=node, index=index))
+    endpoint, error = call_cleanly(lambda: Endpoint(path=path, link=link, node=node, index=index))
+    if error is not None:
+        return
+    # What was accepted is kept exactly, the path split into names.
+    expected_path = tuple(path.split("/")) if isinstance(path, str) else tuple(path)
+    assert endpoint.path == expected_path and all(isinstance(p, str) and p for p in endpoint.path)
+    assert endpoint.link == link and link in ("output", "input", "pre_activation")
+    assert endpoint.node == node and (node == "last" or type(node) is int)
+    assert endpoint.index == index and (index is None or type(index) is int)
 
 
 # -- gather_units ------------------------------------------------------------------------------
