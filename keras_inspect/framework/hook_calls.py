@@ -17,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from .errors import clip, PluginError, describe, name_of, shorten
+from .errors import PluginError, clip, describe, name_of, shorten
 
 #: What a hook call collected: ``(plugin name, answer)`` for each non-``None`` answer, in order.
 Answers = list[tuple[str, Any]]

@@ -24,9 +24,9 @@ import attrs
 
 from .endpoints import Endpoint, locate
 from .errors import EndpointError, name_of, shorten
-from .graph_reader import GraphReader, graph_lock
+from .graph_reader import GraphReader
 from .inspected_model import InspectedModel
-from .signals import call_tag, connected_groups, failing_leaves_nothing
+from .signals import built_once, call_tag, chunks, connected_groups, intercepted_call
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -58,16 +58,8 @@ class _Request:
 
 def perturbed_model(view: InspectedModel, logits: Endpoint, signals: Sequence[Endpoint]) -> PerturbedModel:
     """The perturbed model of ``view``'s model for ``signals``, remembered per model."""
-    cache = view.cache("perturbed")
     key = (logits, *signals)
-    found = cache.get(key)
-    if found is None:
-        with graph_lock:
-            found = cache.get(key)
-            if found is None:
-                with failing_leaves_nothing(view):
-                    found = cache[key] = _build(view, logits, list(signals))
-    return found
+    return built_once(view, "perturbed", key, lambda: _build(view, logits, list(signals)))
 
 
 def _build(view: InspectedModel, logits: Endpoint, signals: list[Endpoint]) -> PerturbedModel:
@@ -213,41 +205,21 @@ def _nested_call(view: InspectedModel, child: Any, requests: list[_Request]) -> 
     outer = [d for r in requests for d in r.deltas]
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
-        given = reader.pack(reader.input_structure(child), reader.flatten(args[0] if len(args) == 1 else list(args)))
+        flat_args = reader.flatten(args[0] if len(args) == 1 else list(args))
+        given = reader.pack(reader.input_structure(child), flat_args)
         flat = reader.flatten(sub_model([given, outer], **kwargs))
-        taps, start = [], n_outputs
-        for size in sizes:
-            taps.append(flat[start : start + size])
-            start += size
-        return reader.pack_outputs(child, flat[:n_outputs]), taps
+        return reader.pack_outputs(child, flat[:n_outputs]), chunks(flat[n_outputs:], sizes)
 
     return call
 
 
 def _intercepted_call(view: InspectedModel, child: Any, requests: list[_Request]) -> Any:
-    targets = []
     for r in requests:
         if len(r.deltas) > 1:
             raise EndpointError(
-                f"{shorten(r.endpoint.name)} inside the subclassed layer {name_of(child)!r} is made of "
-                "several tensors; ask for one of them with 'index'."
+                f"{shorten(r.endpoint.name)} inside the subclassed layer {name_of(child)!r} is "
+                "made of several tensors; ask for one of them with 'index'."
             )
-        targets.append(
-            {
-                "path": list(r.rest),
-                "link": r.endpoint.link,
-                "node": r.endpoint.node,
-                "delta": r.deltas[0] if r.deltas else None,
-            }
-        )
-    call = view.reader.intercept(child, targets)
-
-    def select(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
-        outputs, signals = call(args, kwargs)
-        picked = []
-        for request, tensors in zip(requests, signals):
-            index = request.endpoint.index
-            picked.append(list(tensors) if index is None else [tensors[index]])
-        return outputs, picked
-
-    return select
+    return intercepted_call(
+        view.reader, child, [(r.endpoint, r.rest, r.deltas[0] if r.deltas else None) for r in requests]
+    )

@@ -14,7 +14,7 @@ import os
 import warnings
 from typing import Any
 
-from .errors import clip, PluginError, did_you_mean, shorten
+from .errors import PluginError, clip, did_you_mean, shorten
 from .hookspecs import ENTRY_POINT_GROUP
 from .manager import REGISTRY_PLUGIN_NAME, InspectPluginManager, PluginInfo
 

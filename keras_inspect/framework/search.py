@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import clip, NoMatchingLayerError, describe, did_you_mean, shorten
+from .errors import NoMatchingLayerError, clip, describe, did_you_mean, shorten
 from .inspected_model import InspectedModel, inspect_model
 from .manager import InspectPluginManager
 from .walk import LayerEntry

@@ -21,7 +21,7 @@ Results are cached in the model's :class:`InspectedModel`, so asking again adds 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .endpoints import Endpoint, locate
@@ -82,18 +82,30 @@ def connected_groups(
 ) -> list[list[Any]]:
     """:func:`connected_tensors`, one list of tensors per endpoint."""
     require_graph(view)
-    cache = view.cache("connected")
-    key = (signals_only, *endpoints)
+
+    def build() -> list[list[Any]]:
+        requests = [_Request(endpoint, endpoint.path) for endpoint in endpoints]
+        return _taps(view, view.model, requests, signals_only)[0]
+
+    found = built_once(view, "connected", (signals_only, *endpoints), build)
+    return [list(group) for group in found]
+
+
+def built_once(view: InspectedModel, kind: str, key: Any, build: Callable[[], Any]) -> Any:
+    """``build()``, remembered in ``view``'s cache of ``kind`` under ``key``.
+
+    Built under the graph lock (two threads asking at once build it once) and so that a failure
+    leaves the model and the caches as they were (:func:`failing_leaves_nothing`).
+    """
+    cache = view.cache(kind)
     found = cache.get(key)
     if found is None:
         with graph_lock:
             found = cache.get(key)  # another thread may have built it while this one waited
             if found is None:
-                requests = [_Request(endpoint, endpoint.path) for endpoint in endpoints]
                 with failing_leaves_nothing(view):
-                    groups, _ = _taps(view, view.model, requests, signals_only)
-                found = cache[key] = groups
-    return [list(group) for group in found]
+                    found = cache[key] = build()
+    return found
 
 
 def _taps(
@@ -214,31 +226,48 @@ def _nested_call(
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
         flat = reader.flatten(reader.call_model(sub_model, args, kwargs))
-        taps, start = [], n_outputs
-        for size in sizes:
-            taps.append(flat[start : start + size])
-            start += size
+        taps = chunks(flat[n_outputs:], sizes)
         return (None if signals_only else reader.pack_outputs(child, flat[:n_outputs])), taps
 
     return call
 
 
 def _intercepted_call(reader: GraphReader, child: Any, requests: list[_Request]) -> Any:
+    return intercepted_call(reader, child, [(r.endpoint, r.rest, None) for r in requests])
+
+
+def intercepted_call(
+    reader: GraphReader, child: Any, requests: Sequence[tuple[Endpoint, tuple[str, ...], Any]]
+) -> Callable[[tuple, dict], tuple[Any, list[list[Any]]]]:
+    """A call of the subclassed layer ``child`` that also returns signals of its sub-layers.
+
+    Each request is ``(endpoint, path below child, delta)``; a delta (or ``None``) is added to
+    that signal where it is produced (see ``GraphReader.intercept``).
+    """
     targets = [
-        {"path": list(r.rest), "link": r.endpoint.link, "node": r.endpoint.node}
-        for r in requests
+        {"path": list(rest), "link": endpoint.link, "node": endpoint.node, "delta": delta}
+        for endpoint, rest, delta in requests
     ]
     call = reader.intercept(child, targets)
 
     def select(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
         outputs, signals = call(args, kwargs)
-        picked = []
-        for request, tensors in zip(requests, signals):
-            index = request.endpoint.index
-            picked.append(list(tensors) if index is None else [tensors[index]])
+        picked = [
+            list(tensors) if endpoint.index is None else [tensors[endpoint.index]]
+            for (endpoint, _, _), tensors in zip(requests, signals)
+        ]
         return outputs, picked
 
     return select
+
+
+def chunks(flat: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
+    """``flat`` cut into consecutive lists of the given sizes."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(list(flat[start : start + size]))
+        start += size
+    return out
 
 
 def _augmented_model(

@@ -16,9 +16,8 @@ from typing import Any
 
 from .endpoints import Endpoint, locate, to_endpoint
 from .errors import EndpointError, name_of, shorten
-from .graph_reader import graph_lock
 from .inspected_model import InspectedModel, inspect_model
-from .signals import connected_tensors, failing_leaves_nothing
+from .signals import built_once, connected_tensors
 
 
 def split(model: Any, at: Any) -> tuple[Any, Any]:
@@ -41,14 +40,7 @@ def split(model: Any, at: Any) -> tuple[Any, Any]:
             "descriptors. Pass one descriptor (a nested layer is named by a path 'outer/inner')."
         )
     endpoint = to_endpoint(view, at)
-    cache = view.cache("split")
-    found = cache.get(endpoint)
-    if found is None:
-        with graph_lock:
-            found = cache.get(endpoint)
-            if found is None:
-                with failing_leaves_nothing(view):
-                    found = cache[endpoint] = _build(view, endpoint)
+    found = built_once(view, "split", endpoint, lambda: _build(view, endpoint))
     reader = view.reader
     body_in, body_out, head_in, head_out = found
     body = reader.build_model(body_in, _one_or_list(body_out), name=f"{view.name}_body")
