@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from keras_inspect.framework.autograph import plain_python
 from keras_inspect.framework.current_manager import plugin_manager, using_plugin_manager
 from keras_inspect.framework.errors import KerasInspectError
 from keras_inspect.framework.inspected_model import inspect_model
@@ -166,6 +167,7 @@ class ModelSummary:
         return render_rich(self)
 
 
+@plain_python
 def summary(
     model: Any,
     *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .autograph import plain_python
 from .current_manager import plugin_manager
 from .errors import describe
 from .inspected_model import InspectedModel, inspect_model
@@ -32,6 +33,7 @@ def _excluded(view: InspectedModel, exclude: Any) -> set[int]:
     return skipped
 
 
+@plain_python
 def layers_with_biases(
     model: Any, exclude: Iterable[Any] = (), return_biases: bool = True
 ) -> Any:
@@ -57,6 +59,7 @@ def layers_with_biases(
     return layers
 
 
+@plain_python
 def biases(layers: Iterable[Any]) -> list[Any]:
     """The constant each layer adds; layers that add none are skipped, as in the reference.
 

@@ -12,6 +12,7 @@ import contextvars
 import threading
 from collections.abc import Iterator
 
+from .autograph import plain_python
 from .errors import describe
 from .manager import InspectPluginManager
 from .plugin_loader import (
@@ -33,6 +34,7 @@ _current: contextvars.ContextVar[InspectPluginManager | None] = contextvars.Cont
 )
 
 
+@plain_python
 def plugin_manager() -> InspectPluginManager:
     """The plugin manager the public API uses (loaded on first use, then shared)."""
     current = _current.get()
@@ -64,6 +66,7 @@ def _load_default() -> InspectPluginManager:
     return pm
 
 
+@plain_python
 def reset_plugin_manager() -> None:
     """Drop the shared manager; the next call to :func:`plugin_manager` loads a new one."""
     global _default

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .autograph import plain_python
 from .endpoints import Endpoint, to_endpoints
 from .errors import EndpointError
 from .inspected_model import InspectedModel, inspect_model
@@ -11,6 +12,7 @@ from .search import get_global_pooling_layer, get_logits_layer
 from .signals import connected_tensors, require_graph
 
 
+@plain_python
 def endpoints(model: Any, endpoints: Any) -> list[Any]:
     """Symbolic tensors of the described signals, connected to ``model``'s inputs.
 
@@ -37,6 +39,7 @@ def default_feature_map(view: InspectedModel) -> Endpoint:
     return Endpoint(path=pooling.path, link="input")
 
 
+@plain_python
 def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
     """A new model with ``model``'s inputs whose outputs are ``[*outputs, *arguments]``.
 

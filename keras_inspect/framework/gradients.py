@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .autograph import plain_python
 from .autodiff import value_and_gradients
 from .endpoints import Endpoint, to_endpoint, to_endpoints
 from .errors import EndpointError, describe
@@ -50,6 +51,7 @@ class Gradients:
     scores: Any
 
 
+@plain_python
 def gradients(
     model: Any, inputs: Any, signals: Any = None, target: Any = None, *, logits: Any = None
 ) -> Gradients:

@@ -46,6 +46,8 @@ class GraphReader(abc.ABC):
 
     #: A short name of the flavour (``"keras3"``, ``"tf_keras"``), shown by ``summary``.
     name: ClassVar[str] = "?"
+    #: How a user of this flavour builds a model input, for advice in error messages.
+    input_call: ClassVar[str] = "keras.Input(shape)"
 
     # -- objects ----------------------------------------------------------------------------
 

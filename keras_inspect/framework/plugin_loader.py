@@ -14,6 +14,7 @@ import os
 import warnings
 from typing import Any
 
+from .autograph import plain_python
 from .errors import PluginError, clip, did_you_mean, shorten
 from .hookspecs import ENTRY_POINT_GROUP
 from .manager import REGISTRY_PLUGIN_NAME, InspectPluginManager, PluginInfo
@@ -135,6 +136,7 @@ def _fail(
     pm.failures.append(PluginInfo(name=name, distribution=dist_name, version=version, error=message))
 
 
+@plain_python
 def new_plugin_manager(
     *, builtins: bool = True, entrypoints: bool | None = None, strict: bool | None = None
 ) -> InspectPluginManager:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
+from .autograph import plain_python
 from .current_manager import plugin_manager
 from .errors import describe
 from .layer_registry import BiasFunction, LayerRecord
@@ -33,6 +34,7 @@ def register_layer(
 ) -> Callable[[T], T]: ...
 
 
+@plain_python
 def register_layer(
     layer_type: Any = None,
     *,
@@ -59,6 +61,7 @@ def register_layer(
     return layer_type
 
 
+@plain_python
 def unregister_layer(layer_type: type, *, manager: InspectPluginManager | None = None) -> bool:
     """Forget a registration made by :func:`register_layer`; ``True`` if there was one."""
     return (manager or plugin_manager()).registry.unregister(layer_type) is not None

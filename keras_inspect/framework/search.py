@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .autograph import plain_python
 from .errors import NoMatchingLayerError, clip, describe, did_you_mean, shorten
 from .inspected_model import InspectedModel, inspect_model
 from .manager import InspectPluginManager
@@ -23,6 +24,7 @@ DEFAULT_STRATEGY = "reverse"
 Classifier = Callable[[Any], tuple[bool, "str | None"]]
 
 
+@plain_python
 def walk(model: Any, *, pm: InspectPluginManager | None = None) -> tuple[LayerEntry, ...]:
     """Every layer of ``model`` in graph order, nested models' layers included.
 
@@ -33,6 +35,7 @@ def walk(model: Any, *, pm: InspectPluginManager | None = None) -> tuple[LayerEn
     return inspect_model(model, pm).entries
 
 
+@plain_python
 def get_nested_layer(model: Any, name: Any) -> Any:
     """The layer at ``name``: a layer name, a path ``"outer/inner/layer"`` or a tuple of names."""
     return inspect_model(model).entry(name).layer
@@ -111,6 +114,7 @@ def _has(layer: Any, name: str) -> bool:
         return False
 
 
+@plain_python
 def find_layer_with(
     model: Any,
     name: Any = None,
@@ -170,7 +174,7 @@ def _no_graph_hint(view: InspectedModel) -> str:
     return (
         f" Note: model {view.name!r} has no functional graph (a subclassed model, or a "
         "Sequential that was never built), so its layers may have no weights yet; build it on "
-        "a keras.Input first, e.g. keras.Sequential([keras.Input(shape), ...])."
+        f"an input first, e.g. Sequential([{view.reader.input_call}, ...])."
     )
 
 
@@ -207,16 +211,19 @@ def _candidates(view: InspectedModel, strategy: str) -> Iterator[Any]:
         yield layer
 
 
+@plain_python
 def get_logits_layer(model: Any, name: Any = None) -> Any:
     """The layer that produces the logits: by default the last layer (in graph order) with a kernel."""
     return find_layer_with(model, name, role="logits")
 
 
+@plain_python
 def get_global_pooling_layer(model: Any, name: Any = None) -> Any:
     """The last global pooling layer (or ``Flatten``) in graph order."""
     return find_layer_with(model, name, role="pooling")
 
 
+@plain_python
 def layers_with_role(model: Any, role: str) -> list[Any]:
     """Every layer of ``model`` (nested ones included) that plays ``role``, in graph order.
 

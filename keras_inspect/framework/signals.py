@@ -45,8 +45,8 @@ def require_graph(view: InspectedModel) -> None:
     if not view.reader.has_graph(view.model):
         raise EndpointError(
             f"Model {view.name!r} has no functional graph (a subclassed model, or a Sequential "
-            "that was never built): build it on a keras.Input first, e.g. "
-            "model = keras.Sequential([keras.Input(shape), ...])."
+            f"that was never built): build it on an input first, e.g. "
+            f"Sequential([{view.reader.input_call}, ...])."
         )
 
 

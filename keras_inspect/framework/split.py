@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .autograph import plain_python
 from .endpoints import Endpoint, locate, to_endpoint
 from .errors import EndpointError, name_of, shorten
 from .inspected_model import InspectedModel, inspect_model
 from .signals import built_once, connected_tensors
 
 
+@plain_python
 def split(model: Any, at: Any) -> tuple[Any, Any]:
     """Two models, ``body`` (the model's inputs to the signal ``at``) and ``head`` (that signal
     to the model's outputs), such that ``head(body(x))`` equals ``model(x)``.

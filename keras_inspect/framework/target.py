@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .autograph import plain_python
 from .errors import NoMatchingLayerError
 from .inspected_model import InspectedModel, inspect_model
 from .search import classifier, find_layer_with, get_logits_layer
@@ -32,6 +33,7 @@ def is_spatial(shape: tuple[Any, ...], layer: Any = None) -> bool:
     return dims is not None and any(d is None or d > 1 for d in dims)
 
 
+@plain_python
 def get_target_layer(model: Any, name: Any = None) -> Any:
     """The layer whose output is the last spatial feature map feeding the classifier head.
 

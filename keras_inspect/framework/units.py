@@ -8,9 +8,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from .autograph import plain_python
 from .errors import describe, shorten
 
 
+@plain_python
 def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1) -> Any:
     """Pick units of ``tensor`` along ``axis``, per sample.
 

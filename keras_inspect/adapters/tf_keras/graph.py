@@ -31,6 +31,7 @@ class TfKerasGraphReader(GraphReader):
     """The :class:`~keras_inspect.GraphReader` of Keras 2 (``tf_keras``)."""
 
     name = "tf_keras"
+    input_call = "tf_keras.Input(shape)"
 
     def is_layer(self, obj: Any) -> bool:
         return is_tf_keras_object(obj) and isinstance(obj, require_tf_keras().layers.Layer)
