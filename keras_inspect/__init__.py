@@ -16,7 +16,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 # A missing backend is reported at once, with the extra that installs it (nothing is imported).
-from keras_inspect.framework.dependencies import MissingDependencyError, check_backend_installed
+from keras_inspect.framework.dependencies import (
+    MissingDependencyError,
+    check_backend_installed,
+    import_keras,
+)
 
 check_backend_installed()
 
@@ -64,8 +68,6 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def _load() -> None:
-    from keras_inspect.framework.dependencies import import_keras
-
     import_keras()
     # Registers the wrapper layers of exposed models with Keras' serialization, so that a saved
     # exposed model loads in a new process.

@@ -8,7 +8,7 @@ from .autograph import plain_python
 from .endpoints import Endpoint, to_endpoints
 from .errors import EndpointError
 from .inspected_model import InspectedModel, inspect_model
-from .search import get_global_pooling_layer, get_logits_layer
+from .search import find_in
 from .signals import connected_tensors, require_graph
 
 
@@ -29,13 +29,13 @@ def endpoints(model: Any, endpoints: Any) -> list[Any]:
 
 def default_logits(view: InspectedModel) -> Endpoint:
     """What ``expose(model)`` returns first: the logits layer's output."""
-    return Endpoint(path=view.entry_of(get_logits_layer(view.model)).path)
+    return Endpoint(path=view.entry_of(find_in(view, role="logits")).path)
 
 
 def default_feature_map(view: InspectedModel) -> Endpoint:
     """What ``expose(model)`` returns second: the input of the last global pooling layer (the
     feature map of CAM and Grad-CAM)."""
-    pooling = view.entry_of(get_global_pooling_layer(view.model))
+    pooling = view.entry_of(find_in(view, role="pooling"))
     return Endpoint(path=pooling.path, link="input")
 
 

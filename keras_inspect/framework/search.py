@@ -140,6 +140,19 @@ def find_layer_with(
         )
     if name is not None:
         return view.entry(name).layer
+    return find_in(view, properties, klass, search_reversed, role=role, strategy=strategy)
+
+
+def find_in(
+    view: InspectedModel,
+    properties: Sequence[str] | None = None,
+    klass: Any = None,
+    search_reversed: bool = True,
+    *,
+    role: str | None = None,
+    strategy: str | None = None,
+) -> Any:
+    """:func:`find_layer_with` (without ``name``) on a model already inspected."""
     classes = _classes(klass)
     names = _property_names(properties)
     reverse = _flag(search_reversed, "search_reversed")

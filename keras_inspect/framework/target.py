@@ -15,7 +15,7 @@ from typing import Any
 from .autograph import plain_python
 from .errors import NoMatchingLayerError
 from .inspected_model import InspectedModel, inspect_model
-from .search import classifier, find_layer_with, get_logits_layer
+from .search import classifier, find_in
 
 
 def spatial_dims(shape: tuple[Any, ...], layer: Any = None) -> tuple[Any, ...] | None:
@@ -47,13 +47,13 @@ def get_target_layer(model: Any, name: Any = None) -> Any:
     found = _trace_to_feature_map(view)
     if found is not None:
         return found
-    return find_layer_with(model, role="feature_map")
+    return find_in(view, role="feature_map")
 
 
 def _trace_to_feature_map(view: InspectedModel) -> Any | None:
     reader = view.reader
     try:
-        logits = get_logits_layer(view.model)
+        logits = find_in(view, role="logits")
     except NoMatchingLayerError:
         return None
     start = _last_call_input(view, logits)
