@@ -7,6 +7,7 @@ tests must not change them. Every model is small (16x16 images, a handful of cha
 from __future__ import annotations
 
 import contextlib
+import io
 import importlib
 import importlib.metadata
 import os
@@ -319,6 +320,13 @@ def shared_model() -> keras.Model:
 @pytest.fixture(scope="module")
 def mlp() -> keras.Model:
     return build_no_pooling()
+
+
+class FakeTerminal(io.StringIO):
+    """A text stream that says it is a terminal (for the rich views)."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def to_numpy(value: object) -> np.ndarray:

@@ -19,17 +19,7 @@ from keras_inspect import inspection
 
 pytestmark = pytest.mark.usefixtures("fresh_pm")
 
-SEED_FUNCTIONS = (
-    "get_nested_layer",
-    "get_logits_layer",
-    "get_global_pooling_layer",
-    "find_layer_with",
-    "endpoints",
-    "expose",
-    "gather_units",
-    "layers_with_biases",
-    "biases",
-)
+from _seed_models import SEED_FUNCTIONS  # noqa: E402
 
 
 # -- the surface ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import keras_inspect as ki
+from conftest import FakeTerminal
 from keras_inspect import archive, cli
 from keras_inspect.console import printable
 from keras_inspect.loading import ModelLoadError, check_archive, load_model, verify_members
@@ -395,17 +396,12 @@ def test_the_plain_summary_escapes_names_from_the_file(
     assert data["rows"][0]["path"] == [HOSTILE] and data["model_name"] == "model\x1b[2J"
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_the_rich_summary_escapes_names_from_the_file(
     hostile_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("rich")
     monkeypatch.setenv("COLUMNS", "300")
-    terminal = _Terminal()
+    terminal = FakeTerminal()
     ki.summary(load_model(hostile_file)).print(terminal)
     # rich's own styling (CSI ... m) is the only escape sequence allowed through.
     shown = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())

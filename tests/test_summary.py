@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_inspect as ki
+from conftest import FakeTerminal
 from keras_inspect.summary import LayerRow, ModelSummary, RoleChoice, RoleDecision, format_shapes
 
 
@@ -240,17 +241,12 @@ def test_a_role_filter_lists_every_candidate(nested_model: keras.Model) -> None:
     assert "logits* (fallback)" in _line(text, "head")
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_a_terminal_gets_the_rich_table(
     result: ModelSummary, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("rich")
     monkeypatch.setenv("COLUMNS", "250")
-    terminal = _Terminal()
+    terminal = FakeTerminal()
     result.print(terminal)
     shown = terminal.getvalue()
     assert shown != str(result) + "\n"
@@ -337,7 +333,7 @@ def test_multi_output_shapes_are_not_rich_markup(monkeypatch: pytest.MonkeyPatch
     model = keras.Model(inputs, [keras.layers.Dense(2, name="d")(a), b])
     s = ki.summary(model)
     assert _row(s, "split").output_shapes == ((None, 4), (None, 2))
-    terminal = _Terminal()
+    terminal = FakeTerminal()
     s.print(terminal)
     assert "[(None, 4), (None, 2)]" in terminal.getvalue()
     assert "[(None, 4), (None, 2)]" in str(s)

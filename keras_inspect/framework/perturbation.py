@@ -26,7 +26,15 @@ from .endpoints import Endpoint, locate
 from .errors import EndpointError, name_of, shorten
 from .graph_reader import GraphReader
 from .inspected_model import InspectedModel
-from .signals import built_once, call_tag, chunks, connected_groups, intercepted_call
+from .signals import (
+    built_once,
+    by_child,
+    call_tag,
+    chunks,
+    collected_signal,
+    connected_groups,
+    intercepted_call,
+)
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -94,13 +102,7 @@ def _perturbed(
     perturb: dict[int, Any] = {}
     located: dict[int, Any] = {}
 
-    nested: dict[str, list[int]] = {}
-    for position, request in enumerate(requests):
-        if len(request.rest) > 1:
-            nested.setdefault(request.rest[0], []).append(position)
-    children = {child.name: child for child in reader.children(container)}
-    for child_name, positions in nested.items():
-        child = children[child_name]
+    for child, positions in by_child(reader, container, requests).items():
         calls = reader.calls(child, container)
         if not calls:
             raise EndpointError(f"{name_of(child)!r} is never called in {name_of(container)!r}.")
@@ -141,13 +143,8 @@ def _perturbed(
     )
     values: list[list[Any]] = [[] for _ in requests]
     for position, (key, offset) in pending.items():
-        calls = sinks.get(key)
-        if not calls:
-            raise EndpointError(
-                f"{shorten(requests[position].endpoint.name)} lies in a part of {name_of(container)!r} "
-                "that is not computed from its inputs; it cannot be reached."
-            )
-        values[position] = list(calls[-1][offset])
+        endpoint = requests[position].endpoint
+        values[position] = collected_signal(sinks, key, offset, endpoint, container)
     for position, item in located.items():
         if requests[position].deltas:  # a signal: its value before the perturbation
             values[position] = [unperturbed.get(id(t), mapping.get(id(t), t)) for t in item.tensors]

@@ -140,19 +140,15 @@ def find_layer_with(
         )
     if name is not None:
         return view.entry(name).layer
-    return find_in(view, properties, klass, search_reversed, role=role, strategy=strategy)
+    criteria = {"properties": properties, "klass": klass, "search_reversed": search_reversed}
+    return find_in(view, role, strategy=strategy, **criteria)
 
 
-def find_in(
-    view: InspectedModel,
-    properties: Sequence[str] | None = None,
-    klass: Any = None,
-    search_reversed: bool = True,
-    *,
-    role: str | None = None,
-    strategy: str | None = None,
-) -> Any:
-    """:func:`find_layer_with` (without ``name``) on a model already inspected."""
+def find_in(view: InspectedModel, role: str | None = None, **criteria: Any) -> Any:
+    """:func:`find_layer_with` (without ``name``) on a model already inspected; ``criteria``
+    are its ``properties``, ``klass``, ``search_reversed`` and ``strategy``."""
+    properties, klass = criteria.get("properties"), criteria.get("klass")
+    search_reversed, strategy = criteria.get("search_reversed", True), criteria.get("strategy")
     classes = _classes(klass)
     names = _property_names(properties)
     reverse = _flag(search_reversed, "search_reversed")

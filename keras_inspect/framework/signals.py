@@ -122,14 +122,7 @@ def _taps(
     collected: dict[int, list[list[list[Any]]]] = {}
     # request position -> (key of the substitute that yields it, index among its signals)
     pending: dict[int, tuple[int, int]] = {}
-    nested: dict[str, list[int]] = {}
-    for position, request in enumerate(requests):
-        if len(request.rest) > 1:
-            nested.setdefault(request.rest[0], []).append(position)
-
-    children = {child.name: child for child in reader.children(container)}
-    for child_name, positions in nested.items():
-        child = children[child_name]
+    for child, positions in by_child(reader, container, requests).items():
         sub_requests = [_Request(requests[p].endpoint, requests[p].rest[1:]) for p in positions]
         if reader.has_graph(child):
             call = _nested_call(view, child, sub_requests, signals_only)
@@ -163,17 +156,26 @@ def _taps(
 
     mapping = reader.retrace(container, reader.inputs(container), substitutes) if substitutes else {}
     for position, (key, offset) in pending.items():
-        calls = collected.get(key)
-        if not calls:
-            raise EndpointError(
-                f"{shorten(requests[position].endpoint.name)} lies in a part of {name_of(container)!r} "
-                "that is not computed from its inputs; it cannot be reached."
-            )
-        results[position] = _select(calls[-1][offset], requests[position].endpoint)
+        found = collected_signal(collected, key, offset, requests[position].endpoint, container)
+        results[position] = _select(found, requests[position].endpoint)
     for position, item in located.items():
         if results[position] is None:
             results[position] = [mapping.get(id(t), t) for t in item.tensors]
     return [r if r is not None else [] for r in results], mapping
+
+
+def collected_signal(
+    sinks: dict[int, list[list[list[Any]]]], key: int, offset: int, endpoint: Endpoint, container: Any
+) -> list[Any]:
+    """The tensors a substitute recorded for one signal at its last call; an error if the
+    substitute never ran (the signal is not computed from the container's inputs)."""
+    calls = sinks.get(key)
+    if not calls:
+        raise EndpointError(
+            f"{shorten(endpoint.name)} lies in a part of {name_of(container)!r} that is not "
+            "computed from its inputs; it cannot be reached."
+        )
+    return list(calls[-1][offset])
 
 
 def _collecting(call: Any, sink: list, keep: list[Any] | None = None) -> Any:
@@ -259,6 +261,17 @@ def intercepted_call(
         return outputs, picked
 
     return select
+
+
+def by_child(reader: GraphReader, container: Any, requests: Sequence[Any]) -> dict[Any, list[int]]:
+    """The positions of the requests below each child of ``container`` (their ``rest`` path has
+    more than one name), grouped by that child, in request order."""
+    children = {child.name: child for child in reader.children(container)}
+    grouped: dict[Any, list[int]] = {}
+    for position, request in enumerate(requests):
+        if len(request.rest) > 1:
+            grouped.setdefault(children[request.rest[0]], []).append(position)
+    return grouped
 
 
 def chunks(flat: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
