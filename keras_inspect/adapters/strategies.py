@@ -11,7 +11,7 @@ from keras_inspect.framework.inspected_model import inspect_model
 
 def forward(model: Any) -> Iterable[Any]:
     """Layers from first to last in graph order, nested ones included."""
-    return inspect_model(model).layers()
+    return iter(inspect_model(model).layers())
 
 
 def reverse(model: Any) -> Iterable[Any]:

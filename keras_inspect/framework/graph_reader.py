@@ -140,6 +140,8 @@ class GraphReader(abc.ABC):
 
     def children(self, layer: Any) -> list[Any]:
         """Direct sub-layers: in graph order for graph models, in tracking order otherwise."""
+        if getattr(layer, "_layers", None) == []:
+            return []  # a leaf (most layers, in both flavours): the walk meets hundreds of them
         graph = self.graph_of(layer)
         found = self.graph_layers(graph) if graph is not None else self.tracked_layers(layer)
         return [c for c in found if self.is_layer(c) and not self.is_input_layer(c)]

@@ -70,6 +70,10 @@ class HookFacade:
 
     def strategies(self) -> dict[str, Strategy]:
         """All named search strategies; a later-registered plugin wins a name clash."""
+        return dict(self.strategy_table())
+
+    def strategy_table(self) -> Mapping[str, Strategy]:
+        """:meth:`strategies` without a copy, for searches (do not change it)."""
         state = self.state
         if state.strategies is None:
             merged: dict[str, Strategy] = {}
@@ -89,7 +93,7 @@ class HookFacade:
                         )
                     merged[name] = strategy
             state.strategies = merged
-        return dict(state.strategies)
+        return state.strategies
 
     def roles(self) -> frozenset[str]:
         """Every role name some plugin declared."""

@@ -37,6 +37,8 @@ class InspectedModel:
         self.lock = threading.RLock()
         self._signature: tuple[Any, ...] | None = None
         self._entries: tuple[LayerEntry, ...] = ()
+        self._layers: tuple[Any, ...] = ()
+        self._members: frozenset[int] = frozenset()
         self._by_path: dict[tuple[str, ...], LayerEntry] = {}
         self._caches: dict[str, dict[Any, Any]] = {}
 
@@ -57,6 +59,8 @@ class InspectedModel:
                     return self  # another thread walked it while this one waited
                 entries = walk_graph(self.reader, model)
                 self._entries = entries
+                self._layers = tuple(entry.layer for entry in entries)
+                self._members = frozenset(id(layer) for layer in self._layers)
                 self._by_path = {entry.path: entry for entry in entries}
                 self._caches = {}
                 self._signature = signature
@@ -67,8 +71,13 @@ class InspectedModel:
         """Every layer in graph order (see :func:`keras_inspect.walk`)."""
         return self._entries
 
-    def layers(self) -> list[Any]:
-        return [entry.layer for entry in self._entries]
+    def layers(self) -> tuple[Any, ...]:
+        """The layers of :attr:`entries`, in graph order."""
+        return self._layers
+
+    def has_layer(self, layer: Any) -> bool:
+        """Whether ``layer`` is one of the walked layers (by identity)."""
+        return id(layer) in self._members
 
     def cache(self, kind: str) -> dict[Any, Any]:
         """The cache of one kind of answer about this model (dropped when its layers change)."""

@@ -68,7 +68,7 @@ def resolve_strategy(pm: InspectPluginManager, name: Any) -> Callable[[Any], Ite
         raise TypeError(
             f"strategy must be the name of a search strategy (str); received {describe(name)}."
         )
-    strategies = pm.strategies()
+    strategies = pm.strategy_table()
     if name not in strategies:
         raise ValueError(
             f"Unknown search strategy {shorten(name)}.{did_you_mean(name, strategies)} "
@@ -191,7 +191,6 @@ def _candidates(view: InspectedModel, strategy: str) -> Iterator[Any]:
     """The strategy's layers, each checked to be a layer of the model; a failure names it."""
     order = resolve_strategy(view.pm, strategy)
     model = view.model
-    members = {id(entry.layer) for entry in view.entries}
 
     def failed(error: BaseException) -> ValueError:
         return ValueError(
@@ -210,7 +209,7 @@ def _candidates(view: InspectedModel, strategy: str) -> Iterator[Any]:
             return
         except (Exception, SystemExit) as error:
             raise failed(error) from error
-        if id(layer) not in members and not (
+        if not view.has_layer(layer) and not (
             view.reader.is_layer(layer) and view.reader.is_input_layer(layer)
         ):
             raise ValueError(

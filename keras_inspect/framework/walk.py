@@ -82,12 +82,14 @@ def graph_signature(reader: GraphReader, model: Any) -> tuple[Any, ...]:
     """What the walk of ``model`` depends on: compared by identity to know it is still valid.
 
     A model's sub-layers can change (``Sequential.add``/``pop``, a late build). A graph model is
-    fixed by its input and output tensors (a Sequential gets new ones when it changes), which
-    are few; other models are compared by their list of sub-layers.
+    fixed by its graph, whose nodes-by-depth mapping both flavours build anew whenever the graph
+    changes (a Sequential that gets a layer gets a new one): two identities, checked on every
+    public call, cheaply. Other models are compared by their list of sub-layers.
     """
-    if reader.has_graph(model):
-        return (reader.name, True, *reader.inputs(model), None, *reader.outputs(model))
-    return (reader.name, False, *reader.children(model))
+    graph = reader.graph_of(model)
+    if graph is not None:
+        return (reader.name, graph, reader.nodes_by_depth(graph))
+    return (reader.name, None, *reader.children(model))
 
 
 def same_signature(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:

@@ -48,11 +48,6 @@ class Keras3GraphReader(GraphReader):
     def graph_layers(self, graph: Any) -> Sequence[Any]:
         return graph._operations
 
-    def tracked_layers(self, layer: Any) -> Sequence[Any]:
-        if getattr(layer, "_layers", None) == []:
-            return ()  # a leaf (most layers): the walk meets hundreds of them
-        return super().tracked_layers(layer)
-
     def nodes_by_depth(self, graph: Any) -> Mapping[int, Sequence[Any]]:
         return graph._nodes_by_depth
 
