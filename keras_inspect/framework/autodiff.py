@@ -9,6 +9,7 @@ imported. A delta the total does not depend on gets a gradient of zeros.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,17 @@ import keras
 
 #: ``f(deltas) -> (total, aux)``: a scalar to differentiate and what else the pass computed.
 Forward = Callable[[list[Any]], tuple[Any, Any]]
+
+
+def without_gradients() -> contextlib.AbstractContextManager[Any]:
+    """A block whose operations the backend's autodiff need not record (PyTorch records every
+    operation on weights that require gradients; TensorFlow's tape and JAX record nothing
+    outside the differentiated call)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    return contextlib.nullcontext()
 
 
 def value_and_gradients(forward: Forward, zeros: Sequence[Any]) -> tuple[Any, list[Any]]:
@@ -56,7 +68,10 @@ def _torch(forward: Forward, zeros: list[Any]) -> tuple[Any, list[Any]]:
     with torch.enable_grad():
         leaves = [z.detach().requires_grad_(True) for z in zeros]
         total, aux = forward(leaves)
-        grads = torch.autograd.grad(total, leaves, allow_unused=True)
+        if total.requires_grad:
+            grads = torch.autograd.grad(total, leaves, allow_unused=True)
+        else:  # the total depends on no delta at all
+            grads = [None] * len(leaves)
     grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zeros)]
     # The pass's values leave without the autograd graph that produced them.
     aux = keras.tree.map_structure(

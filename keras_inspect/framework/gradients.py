@@ -20,7 +20,7 @@ import numpy as np
 from keras import ops
 
 from .autograph import plain_python
-from .autodiff import value_and_gradients
+from .autodiff import value_and_gradients, without_gradients
 from .endpoints import Endpoint, to_endpoint, to_endpoints
 from .errors import EndpointError, describe
 from .expose import default_feature_map, default_logits
@@ -101,8 +101,12 @@ def gradients(
     batch = _batch_size(reader.flatten(inputs))
     zeros = [ops.zeros((batch, *_static(d, view.name)), dtype=d.dtype) for d in built.deltas]
 
+    # What no delta reaches runs once, outside the autodiff.
+    with without_gradients():
+        crossing = reader.flatten(built.stages.front(inputs, training=False))
+
     def forward(deltas: list[Any]) -> tuple[Any, Any]:
-        flat = reader.flatten(built.model([inputs, deltas], training=False))
+        flat = reader.flatten(built.stages.back([*crossing, *deltas], training=False))
         scores = select(flat[0])
         return ops.sum(scores), (flat, scores)
 

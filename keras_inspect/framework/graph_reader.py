@@ -49,6 +49,7 @@ class GraphReader(abc.ABC):
     #: How a user of this flavour builds a model input, for advice in error messages.
     input_call: ClassVar[str] = "keras.Input(shape)"
 
+
     # -- objects ----------------------------------------------------------------------------
 
     @abc.abstractmethod

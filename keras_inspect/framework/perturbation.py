@@ -26,6 +26,7 @@ from .endpoints import Endpoint, locate
 from .errors import EndpointError, name_of, shorten
 from .graph_reader import GraphReader
 from .inspected_model import InspectedModel
+from .staging import TwoStages, two_stages
 from .signals import (
     built_once,
     by_child,
@@ -46,11 +47,14 @@ class PerturbedModel:
     :ivar sizes: how many tensors each requested signal has (one, but for a multi-input
         layer's input).
     :ivar deltas: the symbolic delta inputs, one per signal tensor (shape and dtype).
+    :ivar stages: the same computation in two stages, the part no delta reaches first (see
+        :mod:`.staging`).
     """
 
     model: Any
     sizes: tuple[int, ...]
     deltas: tuple[Any, ...]
+    stages: TwoStages
 
 
 class _Request:
@@ -86,7 +90,10 @@ def _build(view: InspectedModel, logits: Endpoint, signals: list[Endpoint]) -> P
         name=f"{view.name}_perturbed",
     )
     return PerturbedModel(
-        model=built, sizes=tuple(len(g) for g in groups), deltas=tuple(flat_deltas)
+        model=built,
+        sizes=tuple(len(g) for g in groups),
+        deltas=tuple(flat_deltas),
+        stages=two_stages(reader, built, flat_deltas),
     )
 
 
