@@ -11,6 +11,13 @@ Run with ``make bench`` (or ``python benchmarks/run.py``); ``--quick`` skips the
 4. Role search and bias extraction through the plugin hooks vs hard-coded ``isinstance`` loops.
 5. ``import keras_inspect`` on top of ``import keras`` (subprocesses).
 6. Resident memory growth over 100 ``expose()`` calls on ResNet50V2.
+7. Grad-CAM through ``gradients()`` vs the hand-written gradient on the running backend (batch 16,
+   EfficientNetB0 and ResNet50V2, eager and compiled), and its memory growth over 100 calls.
+8. FullGrad through ``gradients()`` (ResNet50V2, the input and every biased layer) vs one
+   hand-written forward and backward pass.
+
+Figures 1-6 are in this module, 7 and 8 in ``gradient_figures.py`` (their hand-written baselines
+in ``handwritten.py``), the shared table and timers in ``common.py``.
 
 Timings are medians of this process's CPU time (all threads), with the garbage collector paused:
 on a shared machine wall time mostly measures the other processes. A baseline and its candidate
@@ -22,114 +29,22 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# common comes first: it quiets TensorFlow's start-up logging before Keras is imported.
+from common import (
+    APPS, FLAT_MODELS, HEADER, ROWS, SHAPE, SIZES, Row, emit, fresh, machine, markdown, ms,
+    paired, rss_mb, size_of, size_of_unwalked, steady_threads, timed,
+)
+from gradient_figures import figure_fullgrad, figure_gradcam, figure_gradient_memory
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import keras_inspect as ki  # noqa: E402
-
-SHAPE = (64, 64, 3)
-APPS = keras.applications
-FLAT_MODELS: dict[str, Callable[..., Any]] = {
-    "EfficientNetB0": APPS.EfficientNetB0,
-    "EfficientNetB3": APPS.EfficientNetB3,
-    "EfficientNetB7": APPS.EfficientNetB7,
-    "ResNet152V2": APPS.ResNet152V2,
-}
-SIZES = ("EfficientNetB0", "EfficientNetB3", "EfficientNetB7")
-
-
-class Row:
-    """One line of the results table."""
-
-    def __init__(
-        self,
-        figure: str,
-        model: str,
-        size: str,
-        baseline: float,
-        candidate: float,
-        unit: str,
-        target: str,
-        ok: bool | None,
-    ) -> None:
-        self.figure, self.model, self.size = figure, model, size
-        self.baseline, self.candidate, self.unit = baseline, candidate, unit
-        self.target, self.ok = target, ok
-
-    @property
-    def ratio(self) -> float:
-        return self.candidate / self.baseline if self.baseline else float("nan")
-
-    def cells(self) -> list[str]:
-        verdict = {True: "met", False: "MISSED", None: "-"}[self.ok]
-        base = "-" if self.baseline != self.baseline else f"{self.baseline:.3g}"
-        ratio = "-" if self.ratio != self.ratio else f"{self.ratio:.2f}"
-        return [
-            self.figure, self.model, self.size, base, f"{self.candidate:.3g}", self.unit,
-            ratio, self.target, verdict,
-        ]
-
-
-HEADER = ["figure", "model", "size", "Keras", "keras-inspect", "unit", "ratio", "target", ""]
-ROWS: list[Row] = []
-
-
-def emit(row: Row) -> None:
-    ROWS.append(row)
-    print(" | ".join(row.cells()), flush=True)
-
-
-def size_of(model: Any) -> str:
-    nested = len(ki.walk(model))
-    return f"{nested} layers, {model.count_params() / 1e6:.1f}M params"
-
-
-def timed(fn: Callable[[], Any], clock: Callable[[], float] = time.process_time) -> float:
-    """Seconds ``fn`` takes, with the cyclic garbage collector paused (as ``timeit`` does).
-
-    CPU time of this process by default: the work measured is single-threaded Python, and CPU
-    time is far less disturbed than wall time by other processes on a shared 2-core machine.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = clock()
-        fn()
-        return clock() - start
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def paired(
-    baseline: Callable[[], Any],
-    candidate: Callable[[], Any],
-    repeats: int,
-    number: int = 1,
-    clock: Callable[[], float] = time.process_time,
-) -> tuple[float, float]:
-    """Median seconds per call of each, run alternately ``repeats`` times (``number`` calls each)."""
-    base, cand = [], []
-    for _ in range(repeats):
-        base.append(timed(lambda: [baseline() for _ in range(number)], clock) / number)
-        cand.append(timed(lambda: [candidate() for _ in range(number)], clock) / number)
-    return statistics.median(base), statistics.median(cand)
-
-
-def fresh(name: str) -> Any:
-    gc.collect()
-    return FLAT_MODELS[name](weights=None, input_shape=SHAPE)
+import keras_inspect as ki
 
 
 # -- figure 1 -------------------------------------------------------------------------------
@@ -153,16 +68,6 @@ def figure_expose_flat(names: list[str], repeats: int) -> None:
                  "<= 1.5", ms(cand_cold) <= 1.5 * ms(base_cold)))
         emit(Row("1 expose flat, cached", name, size, ms(base_warm), ms(cand_warm), "ms",
                  "<= 1.5", ms(cand_warm) <= 1.5 * ms(base_warm)))
-
-
-def size_of_unwalked(model: Any) -> str:
-    # Counting through the walk would warm its cache before the cold measurement.
-    count = sum(1 for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
-    return f"{count} layers, {model.count_params() / 1e6:.1f}M params"
-
-
-def ms(values: list[float]) -> float:
-    return statistics.median(values) * 1e3
 
 
 # -- figure 2 -------------------------------------------------------------------------------
@@ -355,12 +260,6 @@ def figure_import(repeats: int) -> None:
 # -- figure 6 -------------------------------------------------------------------------------
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        pages = int(handle.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def figure_memory(calls: int = 100) -> None:
     model = APPS.ResNet50V2(weights=None, input_shape=SHAPE)
     size = size_of(model)
@@ -386,55 +285,44 @@ def figure_memory(calls: int = 100) -> None:
 # -- main -----------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    import importlib.metadata as md
-
-    versions = []
-    for dist in ("keras", "tensorflow-cpu", "jax", "torch"):
-        try:
-            versions.append(f"{dist} {md.version(dist)}")
-        except md.PackageNotFoundError:
-            pass
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, backend {keras.backend.backend()}, "
-        + ", ".join(versions)
-    )
-
-
-def markdown() -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(row.cells()) + " |" for row in ROWS]
-    return "\n".join(lines) + "\n"
+def run_figures(figures: set[int], quick: bool, repeats: int) -> None:
+    sizes = list(SIZES[:2] if quick else SIZES)
+    flat = sizes + ([] if quick else ["ResNet152V2"])
+    if 5 in figures:
+        figure_import(repeats)
+    if 4 in figures:
+        # Keras does not build NASNetMobile on the torch backend.
+        extra = [] if keras.backend.backend() == "torch" else ["NASNetMobile"]
+        figure_search(sizes + extra, repeats)
+    if 1 in figures:
+        figure_expose_flat(flat, repeats)
+    if 2 in figures:
+        figure_expose_nested(sizes, repeats)
+    if 3 in figures:
+        figure_forward(sizes, repeats)
+    if 6 in figures:
+        figure_memory()
+    if 7 in figures:
+        figure_gradcam(repeats)
+    if 8 in figures:
+        figure_fullgrad(repeats)
+    if 7 in figures:
+        figure_gradient_memory()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per median (default 5)")
     parser.add_argument("--quick", action="store_true", help="skip the largest models")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="figures to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="figures to run, e.g. 1,4")
     parser.add_argument("--markdown", help="also write the results table to this file")
     args = parser.parse_args(argv)
     figures = {int(x) for x in args.only.split(",") if x.strip()}
-    sizes = list(SIZES[:2] if args.quick else SIZES)
-    flat = sizes + ([] if args.quick else ["ResNet152V2"])
     print(f"# machine: {machine()}; input shape {SHAPE}; medians of {args.repeats} runs")
     print(" | ".join(HEADER))
     ki.plugin_manager()  # loaded once, as in any process that uses the library
-    if 5 in figures:
-        figure_import(args.repeats)
-    if 4 in figures:
-        # Keras does not build NASNetMobile on the torch backend.
-        extra = [] if keras.backend.backend() == "torch" else ["NASNetMobile"]
-        figure_search(sizes + extra, args.repeats)
-    if 1 in figures:
-        figure_expose_flat(flat, args.repeats)
-    if 2 in figures:
-        figure_expose_nested(sizes, args.repeats)
-    if 3 in figures:
-        figure_forward(sizes, args.repeats)
-    if 6 in figures:
-        figure_memory()
+    with steady_threads():
+        run_figures(figures, args.quick, args.repeats)
     if args.markdown:
         with open(args.markdown, "w") as handle:
             handle.write(f"Machine: {machine()}; input shape {SHAPE}.\n\n" + markdown())
