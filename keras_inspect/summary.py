@@ -286,7 +286,7 @@ def _layer_facts(
             RoleDecision(role=name, plugin=plugin)
             for name, plugin in role_decisions(view, layer, roles)
         ]
-        bias, bias_plugin = pm.layer_bias(layer)
+        bias, bias_plugin = pm.layer_bias(layer, flavour)
         row = LayerRow(
             path=entry.path,
             type=type(layer).__name__,

@@ -50,7 +50,7 @@ def layers_with_biases(
     for entry in view.entries:
         if id(entry.layer) in skipped:
             continue
-        bias, _plugin = layer_bias(entry.layer)
+        bias, _plugin = layer_bias(entry.layer, view.reader)
         if bias is not None:
             layers.append(entry.layer)
             values.append(bias)

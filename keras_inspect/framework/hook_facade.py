@@ -43,8 +43,14 @@ class HookFacade:
             f"for layer {name_of(layer)!r} and role {shorten(role)}; expected True, False or None."
         )
 
-    def layer_bias(self, layer: Any) -> tuple[Any | None, str | None]:
-        """The constant ``layer`` adds to its output (or ``None``), and which plugin gave it."""
+    def layer_bias(
+        self, layer: Any, reader: GraphReader | None = None
+    ) -> tuple[Any | None, str | None]:
+        """The constant ``layer`` adds to its output (or ``None``), and which plugin gave it.
+
+        ``reader`` reads the layer's output shape (to check that the bias broadcasts to it);
+        by default the flavour hook is asked for it.
+        """
         result, plugin = first_answer(self, "keras_inspect_layer_bias", layer=layer)  # type: ignore[arg-type]
         if result is None:
             return None, None
@@ -54,7 +60,8 @@ class HookFacade:
                 f"layer {name_of(layer)!r}; expected a numeric tensor (backend tensor, Keras "
                 "variable or NumPy array) or None."
             )
-        shapes = self._output_shapes(layer)
+        reader = reader if reader is not None else self.reader(layer)
+        shapes = None if reader is None else reader.output_shapes(layer)
         if shapes is not None and len(shapes) == 1 and not _broadcasts(result.shape, shapes[0]):
             raise PluginError(
                 f"plugin {plugin!r} returned a bias of shape {tuple(result.shape)} from "
@@ -63,10 +70,6 @@ class HookFacade:
                 "layer puts them, e.g. (C,) or (C, 1, 1))."
             )
         return result, plugin
-
-    def _output_shapes(self, layer: Any) -> list[tuple[Any, ...]] | None:
-        reader = self.reader(layer)
-        return None if reader is None else reader.output_shapes(layer)
 
     def strategies(self) -> dict[str, Strategy]:
         """All named search strategies; a later-registered plugin wins a name clash."""
