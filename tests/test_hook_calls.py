@@ -16,6 +16,8 @@ import pytest
 import keras_inspect as ki
 from keras_inspect import PluginError, hookimpl, new_plugin_manager, using_plugin_manager
 
+from _plugins import plugin_error
+
 
 def _monitored(pm: ki.InspectPluginManager) -> tuple[list[str], Any]:
     seen: list[str] = []
@@ -99,35 +101,26 @@ class ExitingHook:
 
 
 def test_a_raising_hook_wrapper_is_named(cnn: keras.Model) -> None:
-    pm = new_plugin_manager(entrypoints=False)
-    pm.register(RaisingWrapper(), name="raising-wrapper")
-    with using_plugin_manager(pm), pytest.raises(PluginError) as caught:
-        ki.get_logits_layer(cnn)
-    message = str(caught.value)
+    error = plugin_error(RaisingWrapper(), "raising-wrapper", lambda: ki.get_logits_layer(cnn))
+    message = str(error)
     assert "'raising-wrapper'" in message and "hook wrapper" in message
     assert "keras_inspect_classify_layer" in message and "the wrapper's own bug" in message
-    assert isinstance(caught.value.__cause__, ZeroDivisionError)
+    assert isinstance(error.__cause__, ZeroDivisionError)
 
 
 def test_a_hook_wrapper_that_replaces_the_answer_is_named(cnn: keras.Model) -> None:
-    pm = new_plugin_manager(entrypoints=False)
-    pm.register(ReplacingWrapper(), name="replacing-wrapper")
-    with using_plugin_manager(pm), pytest.raises(PluginError) as caught:
-        ki.get_logits_layer(cnn)
-    message = str(caught.value)
+    error = plugin_error(ReplacingWrapper(), "replacing-wrapper", lambda: ki.get_logits_layer(cnn))
+    message = str(error)
     assert "'replacing-wrapper'" in message and "'maybe'" in message
     assert "None" not in message.split("returned")[0]
 
 
 def test_system_exit_in_a_hook_becomes_a_plugin_error(cnn: keras.Model) -> None:
-    pm = new_plugin_manager(entrypoints=False)
-    pm.register(ExitingHook(), name="exiting-plugin")
-    with using_plugin_manager(pm), pytest.raises(PluginError) as caught:
-        ki.layers_with_biases(cnn)
-    message = str(caught.value)
+    error = plugin_error(ExitingHook(), "exiting-plugin", lambda: ki.layers_with_biases(cnn))
+    message = str(error)
     assert "'exiting-plugin'" in message and "SystemExit" in message
     assert "keras_inspect_layer_bias" in message
-    assert isinstance(caught.value.__cause__, SystemExit)
+    assert isinstance(error.__cause__, SystemExit)
 
 
 def test_registering_layer_types_while_searching_by_role(cnn: keras.Model) -> None:

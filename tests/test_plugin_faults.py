@@ -23,6 +23,8 @@ import keras_inspect
 from keras_inspect import PluginError, hookimpl, new_plugin_manager, using_plugin_manager
 from keras_inspect.framework.plugin_loader import STRICT_PLUGINS_ENV
 
+from _plugins import plugin_error
+
 GOOD = """
 from keras_inspect import hookimpl
 
@@ -213,11 +215,9 @@ def test_a_flavour_that_is_not_an_adapter_is_rejected(cnn: keras.Model, answer: 
         def keras_inspect_model_flavour(self, model: Any) -> Any:
             return answer
 
-    pm = new_plugin_manager(entrypoints=False)
-    pm.register(WrongFlavour(), name="wrong-flavour")
-    with using_plugin_manager(pm), pytest.raises(PluginError) as caught:
-        keras_inspect.get_logits_layer(cnn)
-    message = str(caught.value)
+    message = str(
+        plugin_error(WrongFlavour(), "wrong-flavour", lambda: keras_inspect.get_logits_layer(cnn))
+    )
     assert "'wrong-flavour'" in message and "keras_inspect_model_flavour" in message
     assert "is_layer" in message
 
