@@ -83,10 +83,23 @@ def check_fullgrad(metrics: dict[str, Any]) -> None:
     assert metrics["completeness_error"] < TOLERANCE, metrics
 
 
+# Integrated gradients add up to the change of the score from the baseline up to the error of a
+# 32-step midpoint sum over the path: 0.9-1.1% of the largest change on the three backends.
+# Their maps localise less sharply than CAM's: 86-90% of the maps peak on the explained digit
+# (77-87% for CNNs trained half as long); random copies 48-52%.
+PATH_SUM_TOLERANCE = 0.05
+
+
+def check_saliency(metrics: dict[str, Any]) -> None:
+    assert metrics["completeness_error"] < PATH_SUM_TOLERANCE, metrics
+    check_localisation(metrics)
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "cam.py": check_cam,
     "gradcam.py": check_gradcam,
     "fullgrad.py": check_fullgrad,
+    "saliency.py": check_saliency,
 }
 
 
