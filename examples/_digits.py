@@ -132,6 +132,24 @@ def randomised(model: keras.Model, seed: int = 1) -> keras.Model:
     return keras.models.clone_model(model)
 
 
+def localisation(name: str, method: Callable[..., np.ndarray], model: keras.Model,
+                 pairs: SimpleNamespace) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The examples' shared checks of ``method``'s maps, printed, with the maps themselves.
+
+    Each digit's class must have its map's peak on that digit, not on the other one
+    (``on_digit``); maps of three randomly initialised copies must lose the digit
+    (``on_digit_random``, the model-randomisation test). ``name`` heads the printed line.
+    """
+    rate, maps = on_digit(method, model, pairs)
+    random_rate = float(np.mean([on_digit(method, randomised(model, seed), pairs)[0]
+                                 for seed in (1, 2, 3)]))
+    n = 2 * len(maps[0])
+    print(f"{name} peak on the digit of its class: {rate:.1%} of {n} maps (needed: "
+          f">= {MIN_ON_DIGIT:.0%}; a random peak: {CHANCE:.0%}, a map blind to the class: 50%)")
+    print(f"the same, random weights: {random_rate:.1%} (needed: <= {MAX_RANDOM:.0%})")
+    return {"on_digit": rate, "on_digit_random": random_rate, "n": n}, maps
+
+
 def upsample(maps: np.ndarray) -> np.ndarray:
     """Per-image heatmaps ``(n, h, w)`` resized to the canvas, bilinearly."""
     resized = ops.image.resize(np.asarray(maps, "float32")[..., None], (CANVAS, CANVAS))

@@ -18,8 +18,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from keras import ops
 
 import keras_inspect as ki
-from _digits import (CHANCE, DIGIT, MAX_RANDOM, MIN_ON_DIGIT, NOISE, held_out_pairs,
-                     on_digit, output_dir, randomised, report, save_figure, trained_cnn)
+from _digits import (DIGIT, NOISE, held_out_pairs, localisation, output_dir, report,
+                     save_figure, trained_cnn)
 
 STEPS = 32  # for the completeness check
 LOCAL_STEPS = 16  # for the maps: a coarser path moves the peaks little
@@ -63,22 +63,14 @@ def main() -> None:
     change = scores[0] - scores[1]
     sums = attributions.reshape(len(images), -1).sum(axis=1)
     completeness_error = float(np.max(np.abs(sums - change)) / np.max(np.abs(change)))
-    # Check 2: each digit's class has its map's peak on that digit, not on the other one.
-    rate, maps = on_digit(evidence_map, model, pairs)
-    # Check 3, model randomisation: maps of three randomly initialised copies lose the digit.
-    random_rate = float(np.mean([on_digit(evidence_map, randomised(model, seed), pairs)[0]
-                                 for seed in (1, 2, 3)]))
-
-    save_figure(out / "saliency.png", pairs, "IG of {}", maps)
     print(f"integrated gradients completeness ({STEPS} steps), max error relative to the largest "
           f"score change: {completeness_error:.1e} (needed: < 5e-2)")
-    print(f"peak on the digit of its class: {rate:.1%} of {2 * len(maps[0])} maps "
-          f"(needed: >= {MIN_ON_DIGIT:.0%}; a random peak: {CHANCE:.0%}, a map blind to the "
-          "class: 50%)")
-    print(f"the same, random weights: {random_rate:.1%} (needed: <= {MAX_RANDOM:.0%})")
+    # Checks 2 and 3: each class's map peaks on its digit, and not with random weights.
+    checks, maps = localisation("Integrated-gradients", evidence_map, model, pairs)
+
+    save_figure(out / "saliency.png", pairs, "IG of {}", maps)
     print(f"figure: {out / 'saliency.png'}")
-    report(completeness_error=completeness_error, on_digit=rate, on_digit_random=random_rate,
-           n=2 * len(maps[0]), figure=str(out / "saliency.png"))
+    report(completeness_error=completeness_error, **checks, figure=str(out / "saliency.png"))
 
 
 if __name__ == "__main__":
