@@ -16,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 # A missing backend is reported at once, with the extra that installs it (nothing is imported).
-from keras_inspect.framework.dependencies import (
+from keras_inspect.dependencies import (
     MissingDependencyError,
     check_backend_installed,
     import_keras,
@@ -38,30 +38,30 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(
         ("plugin_manager", "reset_plugin_manager", "using_plugin_manager"),
-        "keras_inspect.framework.current_manager",
+        "keras_inspect.hooks.current",
     ),
     **dict.fromkeys(
         ("EndpointError", "KerasInspectError", "LayerNotFoundError", "NoMatchingLayerError",
          "PluginError"),
-        "keras_inspect.framework.errors",
+        "keras_inspect.errors",
     ),
-    **dict.fromkeys(("hookimpl", "hookspec"), "keras_inspect.framework.hookspecs"),
-    **dict.fromkeys(("InspectPluginManager", "PluginInfo"), "keras_inspect.framework.manager"),
+    **dict.fromkeys(("hookimpl", "hookspec"), "keras_inspect.hooks.specs"),
+    **dict.fromkeys(("InspectPluginManager", "PluginInfo"), "keras_inspect.hooks.manager"),
     **dict.fromkeys(
-        ("register_layer", "unregister_layer"), "keras_inspect.framework.register_layer"
+        ("register_layer", "unregister_layer"), "keras_inspect.hooks.register_layer"
     ),
-    **dict.fromkeys(("layers_with_role", "walk"), "keras_inspect.framework.search"),
-    **dict.fromkeys(("ModelSummary", "summary"), "keras_inspect.summary"),
-    "Endpoint": "keras_inspect.framework.endpoints",
-    "GraphReader": "keras_inspect.framework.graph_reader",
-    "LayerEntry": "keras_inspect.framework.walk",
-    "MissingDependencyError": "keras_inspect.framework.dependencies",
-    "align_to_axes": "keras_inspect.framework.tensors",
-    "get_target_layer": "keras_inspect.framework.target",
-    "Gradients": "keras_inspect.framework.gradients",
-    "gradients": "keras_inspect.framework.gradients",
-    "new_plugin_manager": "keras_inspect.framework.plugin_loader",
-    "split": "keras_inspect.framework.split",
+    **dict.fromkeys(("layers_with_role", "walk"), "keras_inspect.answers.search"),
+    **dict.fromkeys(("ModelSummary", "summary"), "keras_inspect.cli.summary"),
+    "Endpoint": "keras_inspect.graph.endpoints",
+    "GraphReader": "keras_inspect.graph.reader",
+    "LayerEntry": "keras_inspect.graph.walk",
+    "MissingDependencyError": "keras_inspect.dependencies",
+    "align_to_axes": "keras_inspect.answers.bias_math",
+    "get_target_layer": "keras_inspect.answers.target_layer",
+    "Gradients": "keras_inspect.signals.gradients",
+    "gradients": "keras_inspect.signals.gradients",
+    "new_plugin_manager": "keras_inspect.hooks.loading",
+    "split": "keras_inspect.signals.split",
 }  # fmt: skip
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -94,30 +94,30 @@ if "keras" in sys.modules:
     _load()  # Keras' start-up cost is paid already: behave as an ordinary package
 
 if TYPE_CHECKING:
-    from keras_inspect.framework.current_manager import (
+    from keras_inspect.hooks.current import (
         plugin_manager,
         reset_plugin_manager,
         using_plugin_manager,
     )
-    from keras_inspect.framework.endpoints import Endpoint
-    from keras_inspect.framework.errors import (
+    from keras_inspect.graph.endpoints import Endpoint
+    from keras_inspect.errors import (
         EndpointError,
         KerasInspectError,
         LayerNotFoundError,
         NoMatchingLayerError,
         PluginError,
     )
-    from keras_inspect.framework.gradients import Gradients, gradients
-    from keras_inspect.framework.graph_reader import GraphReader
-    from keras_inspect.framework.hookspecs import hookimpl, hookspec
-    from keras_inspect.framework.manager import InspectPluginManager, PluginInfo
-    from keras_inspect.framework.plugin_loader import new_plugin_manager
-    from keras_inspect.framework.register_layer import register_layer, unregister_layer
-    from keras_inspect.framework.search import layers_with_role, walk
-    from keras_inspect.framework.split import split
-    from keras_inspect.framework.target import get_target_layer
-    from keras_inspect.framework.tensors import align_to_axes
-    from keras_inspect.framework.walk import LayerEntry
+    from keras_inspect.signals.gradients import Gradients, gradients
+    from keras_inspect.graph.reader import GraphReader
+    from keras_inspect.hooks.specs import hookimpl, hookspec
+    from keras_inspect.hooks.manager import InspectPluginManager, PluginInfo
+    from keras_inspect.hooks.loading import new_plugin_manager
+    from keras_inspect.hooks.register_layer import register_layer, unregister_layer
+    from keras_inspect.answers.search import layers_with_role, walk
+    from keras_inspect.signals.split import split
+    from keras_inspect.answers.target_layer import get_target_layer
+    from keras_inspect.answers.bias_math import align_to_axes
+    from keras_inspect.graph.walk import LayerEntry
     from keras_inspect.inspection import (
         KERNEL_AXIS,
         SPATIAL_AXIS,
@@ -131,4 +131,4 @@ if TYPE_CHECKING:
         get_nested_layer,
         layers_with_biases,
     )
-    from keras_inspect.summary import ModelSummary, summary
+    from keras_inspect.cli.summary import ModelSummary, summary

@@ -14,15 +14,15 @@ import types
 import warnings
 from typing import Any
 
-from keras_inspect.framework.biases import biases, layers_with_biases
-from keras_inspect.framework.expose import endpoints, expose
-from keras_inspect.framework.search import (
+from keras_inspect.answers.biases import biases, layers_with_biases
+from keras_inspect.signals.expose import endpoints, expose
+from keras_inspect.answers.search import (
     find_layer_with,
     get_global_pooling_layer,
     get_logits_layer,
     get_nested_layer,
 )
-from keras_inspect.framework.units import gather_units
+from keras_inspect.answers.units import gather_units
 
 #: Axis of the units (channels) in a layer's kernel and output.
 KERNEL_AXIS = -1

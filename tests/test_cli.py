@@ -17,9 +17,10 @@ import keras
 import pytest
 
 import keras_inspect as ki
-from keras_inspect import cli, console
-from keras_inspect.loading import ModelLoadError, build_example, load_model
-from keras_inspect.summary import format_shapes
+from keras_inspect.cli import console
+from keras_inspect.cli import main as cli
+from keras_inspect.cli.loading import ModelLoadError, build_example, load_model
+from keras_inspect.cli.summary import format_shapes
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -118,7 +119,7 @@ def test_unknown_role_is_one_line_with_close_matches(
 def test_builtin_example(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import keras_inspect.loading as loading
+    import keras_inspect.cli.loading as loading
 
     built: list[keras.Model] = []
 
@@ -226,7 +227,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unexpected_errors_have_no_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import keras_inspect.loading as loading
+    import keras_inspect.cli.loading as loading
 
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
@@ -368,14 +369,14 @@ def test_json_carries_the_chosen_layers_and_every_role(
 
 # -- a quiet start: arguments first, backend noise filtered ------------------------------------
 
-PACKAGE = Path(cli.__file__).resolve().parent
+PACKAGE = Path(cli.__file__).resolve().parent.parent
 
 # A package root that imports Keras on first use (as keras_inspect/__init__.py could): run the
 # command line under it to see what the command itself imports and prints.
 # The command as a user runs it, reporting which backends it imported.
 AS_A_USER = """
 import sys
-from keras_inspect.cli import main
+from keras_inspect.cli.main import main
 code = main(sys.argv[1:])
 print("imported:", *sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules))
 sys.exit(code)

@@ -32,7 +32,7 @@ HOOK_HEADING = re.compile(r"^## `(keras_inspect_\w+)\(([^)]*)\)`\n+\*([^*]+)\*",
 
 
 def _specs() -> dict[str, inspect.Signature]:
-    from keras_inspect.framework import hookspecs
+    from keras_inspect.hooks import specs as hookspecs
 
     return {
         name: inspect.signature(function)
@@ -49,7 +49,7 @@ def _blocks(page: Path) -> list[tuple[str, str]]:
 
 
 def test_the_hook_list_is_the_hookspec_module() -> None:
-    from keras_inspect.framework import hookspecs
+    from keras_inspect.hooks import specs as hookspecs
 
     assert len(HOOKS) >= 5
     assert set(HOOKS) == {name for name in vars(ki.plugin_manager().hook) if name.startswith("keras_inspect_")}
@@ -68,7 +68,7 @@ def _documented() -> dict[str, tuple[list[str], str]]:
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented_by_hand_with_its_arguments(hook: str) -> None:
-    from keras_inspect.framework import hookspecs
+    from keras_inspect.hooks import specs as hookspecs
 
     documented = _documented()
     assert hook in documented, f"docs/hooks.md has no section '## `{hook}(...)`'"

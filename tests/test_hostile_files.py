@@ -26,9 +26,10 @@ import pytest
 
 import keras_inspect as ki
 from conftest import FakeTerminal
-from keras_inspect import archive, cli
-from keras_inspect.console import printable
-from keras_inspect.loading import ModelLoadError, check_archive, load_model, verify_members
+from keras_inspect.cli import archive
+from keras_inspect.cli import main as cli
+from keras_inspect.cli.console import printable
+from keras_inspect.cli.loading import ModelLoadError, check_archive, load_model, verify_members
 
 MiB = 1024 * 1024
 

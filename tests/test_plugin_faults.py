@@ -21,7 +21,7 @@ import pytest
 
 import keras_inspect
 from keras_inspect import PluginError, hookimpl, new_plugin_manager, using_plugin_manager
-from keras_inspect.framework.plugin_loader import STRICT_PLUGINS_ENV
+from keras_inspect.hooks.loading import STRICT_PLUGINS_ENV
 
 from _plugins import plugin_error
 

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import keras_inspect as ki
-from keras_inspect import cli
+from keras_inspect.cli import main as cli
 
 PYPROJECT = tomllib.loads((EXAMPLE_PLUGIN_SOURCE / "pyproject.toml").read_text())
 DISTRIBUTION = PYPROJECT["project"]["name"]

@@ -29,7 +29,7 @@ from keras_inspect import (
     reset_plugin_manager,
     using_plugin_manager,
 )
-from keras_inspect.framework.plugin_loader import DISABLE_AUTOLOAD_ENV, STRICT_PLUGINS_ENV
+from keras_inspect.hooks.loading import DISABLE_AUTOLOAD_ENV, STRICT_PLUGINS_ENV
 
 
 def build_shift_model(shift_type: type) -> keras.Model:

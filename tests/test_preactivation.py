@@ -12,7 +12,7 @@ from keras import layers
 import keras_inspect as ki
 from conftest import CHEAP, randomize_weights, to_numpy
 from keras_inspect.adapters.keras3.wrappers import PreActivation
-from keras_inspect.framework.fused_activations import call_without_activation
+from keras_inspect.graph.fused_activations import call_without_activation
 
 SHAPE = (6, 6, 2)
 

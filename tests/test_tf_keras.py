@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 import keras_inspect as ki
 from keras_inspect.adapters.tf_keras.graph import READER as FLAVOUR
 from keras_inspect.adapters.tf_keras.graph import TfKerasGraphReader as TfKerasFlavour
-from keras_inspect.framework.errors import EndpointError
+from keras_inspect.graph.inspected import reader_of
+from keras_inspect.errors import EndpointError
 
 L = tf_keras.layers
 RNG = np.random.default_rng(7)
@@ -130,11 +131,11 @@ def _seed_pooling(model: tf_keras.Model) -> tf_keras.layers.Layer:
 
 def test_the_registry_picks_the_tf_keras_flavour_from_the_model_type(flat_model) -> None:
     pm = ki.plugin_manager()
-    assert pm.flavour(flat_model) is FLAVOUR
-    assert isinstance(pm.flavour(flat_model), TfKerasFlavour)
+    assert reader_of(flat_model, pm) is FLAVOUR
+    assert isinstance(reader_of(flat_model, pm), TfKerasFlavour)
     keras3 = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="k3_dense")])
-    assert pm.flavour(keras3).name == "keras3"
-    assert pm.flavour(object()) is None
+    assert reader_of(keras3, pm).name == "keras3"
+    assert reader_of(object(), pm) is None
 
 
 def test_walk_follows_the_graph_into_the_nested_backbone(nested_model) -> None:
@@ -367,7 +368,7 @@ def test_pre_activation_of_a_fused_activation_is_split_off(flat_model) -> None:
 
 
 def test_split_cuts_a_tf_keras_model_at_a_nested_signal(nested_model) -> None:
-    from keras_inspect.framework.split import split
+    from keras_inspect.signals.split import split
 
     body, head = split(nested_model, "backbone/stem_relu")
     x = _images(nested_model, 2)

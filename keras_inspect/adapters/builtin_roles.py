@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_inspect.framework.hookspecs import hookimpl
+from keras_inspect.hooks.specs import hookimpl
 
 BUILTIN_ROLES = ("normalization", "pooling", "logits", "feature_map")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.hookspecs import hookimpl
-from keras_inspect.framework.tensors import in_compute_dtype, layer_attribute
+from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.answers.bias_math import in_compute_dtype, layer_attribute
 
 _RECURRENT = tuple(
     getattr(keras.layers, name)

@@ -12,8 +12,8 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.hookspecs import hookimpl
-from keras_inspect.framework.target import is_spatial
+from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.answers.target_layer import is_spatial
 
 
 def _output_shape(layer: Any) -> tuple | None:

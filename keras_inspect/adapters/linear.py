@@ -12,9 +12,9 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.fused_activations import SPLITTABLE_NAMES
-from keras_inspect.framework.hookspecs import hookimpl
-from keras_inspect.framework.tensors import align_to_axes, in_compute_dtype, layer_rank
+from keras_inspect.graph.fused_activations import SPLITTABLE_NAMES
+from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.answers.bias_math import align_to_axes, in_compute_dtype, layer_rank
 
 KERNEL_LAYERS: tuple[type, ...] = tuple(
     getattr(keras.layers, name) for name in SPLITTABLE_NAMES if hasattr(keras.layers, name)

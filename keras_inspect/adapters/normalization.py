@@ -13,8 +13,8 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.hookspecs import hookimpl
-from keras_inspect.framework.tensors import (
+from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.answers.bias_math import (
     align_to_axes,
     batch_norm_bias,
     in_compute_dtype,

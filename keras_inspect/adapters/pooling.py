@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.hookspecs import hookimpl
+from keras_inspect.hooks.specs import hookimpl
 
 POOLING_TYPES = tuple(
     getattr(keras.layers, name)

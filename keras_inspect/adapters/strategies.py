@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from keras_inspect.framework.hookspecs import hookimpl
-from keras_inspect.framework.inspected_model import inspect_model
+from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.graph.inspected import inspect_model
 
 
 def forward(model: Any) -> Iterable[Any]:

@@ -20,8 +20,8 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.hookspecs import hookimpl
-from keras_inspect.framework.tensors import align_to_axes, in_compute_dtype, layer_rank
+from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.answers.bias_math import align_to_axes, in_compute_dtype, layer_rank
 
 #: Whether keras-hub can be imported here (checked without importing it).
 AVAILABLE = importlib.util.find_spec("keras_hub") is not None

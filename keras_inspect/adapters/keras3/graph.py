@@ -13,8 +13,8 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.graph_reader import GraphReader
-from keras_inspect.framework.hookspecs import hookimpl
+from keras_inspect.graph.reader import GraphReader
+from keras_inspect.hooks.specs import hookimpl
 
 from .wrappers import PreActivation, interceptor
 

@@ -27,13 +27,13 @@ from typing import Any
 
 import keras
 
-from keras_inspect.framework.errors import EndpointError, name_of, shorten
-from keras_inspect.framework.fused_activations import (
+from keras_inspect.errors import EndpointError, name_of, shorten
+from keras_inspect.graph.fused_activations import (
     call_without_activation,
     fused_activation,
     stock_class,
 )
-from keras_inspect.framework.graph_reader import graph_lock
+from keras_inspect.graph.reader import graph_lock
 
 
 @keras.saving.register_keras_serializable(package="keras_inspect")

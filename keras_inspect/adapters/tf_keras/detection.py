@@ -12,7 +12,7 @@ import sys
 import weakref
 from typing import Any
 
-from keras_inspect.framework.dependencies import require
+from keras_inspect.dependencies import require
 
 MODULE_PREFIX = "tf_keras"
 # type -> whether it comes from tf_keras (weak: classes made at run time may go away).

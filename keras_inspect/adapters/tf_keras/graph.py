@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from keras_inspect.framework.graph_reader import GraphReader
-from keras_inspect.framework.hookspecs import hookimpl
+from keras_inspect.graph.reader import GraphReader
+from keras_inspect.hooks.specs import hookimpl
 
 from .detection import is_tf_keras_object, require_tf_keras, tf
 from .wrappers import pre_activation

@@ -21,9 +21,9 @@ import functools
 import types
 from typing import Any
 
-from keras_inspect.framework.fused_activations import SPLITTABLE_NAMES
-from keras_inspect.framework.hookspecs import hookimpl
-from keras_inspect.framework.tensors import (
+from keras_inspect.graph.fused_activations import SPLITTABLE_NAMES
+from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.answers.bias_math import (
     align_to_axes,
     batch_norm_bias,
     in_compute_dtype,

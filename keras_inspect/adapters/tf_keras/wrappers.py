@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from keras_inspect.framework.fused_activations import call_without_activation
+from keras_inspect.graph.fused_activations import call_without_activation
 
 from .detection import require_tf_keras
 

@@ -1,0 +1,135 @@
+"""``get_target_layer``: the last spatial feature map feeding the classifier head (Grad-CAM's).
+
+Which spatial map feeds the head is a property of the model, not of a layer: MobileNetV3's 1x1
+``Logits`` convolution outputs a rank-4 map too, but it sits *after* the global pooling. So the
+graph is walked backwards from the logits layer (descending into nested models, climbing out of
+them) to the first pooling layer fed a rank >= 3 map; the layer producing that map is the
+answer, even when a small input makes it 1x1. Without such a pooling layer the nearest spatial
+map on the path is taken, then the ``"feature_map"`` role search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras_inspect.autograph import plain_python
+from keras_inspect.errors import NoMatchingLayerError
+from keras_inspect.graph.inspected import InspectedModel, inspect_model
+from keras_inspect.answers.search import classifier, find_in
+
+
+def spatial_dims(shape: tuple[Any, ...], layer: Any = None) -> tuple[Any, ...] | None:
+    """The spatial dimensions of a feature map of ``shape`` produced by ``layer``, if any."""
+    if len(shape) < 3:
+        return None
+    if getattr(layer, "data_format", "channels_last") == "channels_first":
+        return tuple(shape[2:])
+    return tuple(shape[1:-1])
+
+
+def is_spatial(shape: tuple[Any, ...], layer: Any = None) -> bool:
+    """Whether a tensor shape is a spatial map that is not statically 1x1 (None counts as >1)."""
+    dims = spatial_dims(tuple(shape), layer)
+    return dims is not None and any(d is None or d > 1 for d in dims)
+
+
+@plain_python
+def get_target_layer(model: Any, name: Any = None) -> Any:
+    """The layer whose output is the last spatial feature map feeding the classifier head.
+
+    This is the usual Grad-CAM target. ``name`` short-circuits the search (a layer name or a
+    nested path). Nested models are searched too: for ``Sequential([backbone, pooling, dense])``
+    the answer is the backbone's last layer, not the backbone itself.
+    """
+    view = inspect_model(model)
+    if name is not None:
+        return view.entry(name).layer
+    found = _trace_to_feature_map(view)
+    if found is not None:
+        return found
+    return find_in(view, role="feature_map")
+
+
+def _trace_to_feature_map(view: InspectedModel) -> Any | None:
+    reader = view.reader
+    try:
+        logits = find_in(view, role="logits")
+    except NoMatchingLayerError:
+        return None
+    start = _last_call_input(view, logits)
+    if start is None:
+        return None
+    is_pooling = classifier(view, "pooling")
+    nearest_spatial = None
+    tensor, stack = start
+    for _ in range(100_000):  # a finite graph; the bound only guards against a cycle
+        origin = reader.tensor_origin(tensor)
+        if origin is None:
+            return nearest_spatial
+        layer, call = origin
+        if reader.is_input_layer(layer):
+            if not stack:
+                return nearest_spatial
+            # Leaving a nested model: continue with the matching argument of its call.
+            container, outer_call = stack.pop()
+            position = _index_of(reader.inputs(container), tensor)
+            tensor = reader.call_tensors(outer_call, "input")[position]
+            continue
+        if reader.has_graph(layer):
+            # Entering a nested model: continue from the inner tensor it returns.
+            position = _index_of(reader.call_tensors(call, "output"), tensor)
+            stack.append((layer, call))
+            tensor = reader.outputs(layer)[position]
+            continue
+        if nearest_spatial is None and is_spatial(tuple(tensor.shape), layer):
+            nearest_spatial = layer
+        inputs = reader.call_tensors(call, "input")
+        if not inputs:
+            return nearest_spatial
+        if is_pooling(layer)[0] and len(inputs[0].shape) >= 3:
+            return _producer(view, inputs[0], stack)
+        tensor = inputs[0]
+    return nearest_spatial
+
+
+def _producer(view: InspectedModel, tensor: Any, stack: list) -> Any:
+    """The non-model layer that computes ``tensor`` (looking inside nested models)."""
+    reader = view.reader
+    while True:
+        layer, call = reader.tensor_origin(tensor)
+        if reader.has_graph(layer):
+            position = _index_of(reader.call_tensors(call, "output"), tensor)
+            tensor = reader.outputs(layer)[position]
+            continue
+        if reader.is_input_layer(layer) and stack:
+            container, outer_call = stack.pop()
+            position = _index_of(reader.inputs(container), tensor)
+            tensor = reader.call_tensors(outer_call, "input")[position]
+            continue
+        return layer
+
+
+def _index_of(tensors: list[Any], tensor: Any) -> int:
+    return next(i for i, t in enumerate(tensors) if t is tensor)
+
+
+def _last_call_input(view: InspectedModel, layer: Any) -> tuple[Any, list] | None:
+    """The first input tensor of ``layer``'s last call, with the stack of nested calls above it."""
+    reader = view.reader
+    entry = view.entry_of(layer)
+    if not entry.in_graph:
+        return None
+    stack: list[tuple[Any, Any]] = []
+    container = view.model
+    for name in entry.path[:-1]:
+        child = next(c for c in reader.children(container) if c.name == name)
+        calls = reader.calls(child, container)
+        if not calls:
+            return None
+        stack.append((child, calls[-1]))
+        container = child
+    calls = reader.calls(layer, container)
+    if not calls:
+        return None
+    inputs = reader.call_tensors(calls[-1], "input")
+    return (inputs[0], stack) if inputs else None

@@ -1,1 +1,0 @@
-"""The framework: hooks, plugin manager, adapter registry, graph walk, endpoints, expose."""

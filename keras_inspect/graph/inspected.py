@@ -1,0 +1,228 @@
+"""A model as keras-inspect reads it: resolved once at the public boundary, then passed down.
+
+:func:`inspect_model` turns the user's model into an :class:`InspectedModel`: its graph reader
+(which flavour of Keras built it), its walk, the layer lookups by path, and every cache about the
+model (classifications, exposed signals, split halves, gradient models). Functions below the
+public API take that object, never the raw model, so the model is resolved once per call.
+
+The object is the one owner of per-model caches. It lives in the plugin manager's state, weakly
+keyed on the model, so registering or unregistering a plugin, or ``reset_plugin_manager()``,
+drops every cache at once; and a change of the model's layers (``Sequential.add``) drops them
+at the next call.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from keras_inspect.errors import LayerNotFoundError, PluginError, describe, did_you_mean, name_of, shorten
+from keras_inspect.graph.reader import GraphReader
+from keras_inspect.hooks.current import plugin_manager
+from keras_inspect.hooks.manager import InspectPluginManager
+from keras_inspect.graph.walk import LayerEntry, graph_signature, same_signature, split_path, walk_graph
+
+
+class InspectedModel:
+    """One model, its graph reader, its walk and its caches (see the module docstring)."""
+
+    def __init__(self, model: Any, reader: GraphReader, pm: InspectPluginManager) -> None:
+        self._model = weakref.ref(model)
+        self.reader = reader
+        self.pm = pm
+        self.name = name_of(model)
+        #: Held while keras-inspect computes something cached here, so that two threads
+        #: asking for the same thing build it once.
+        self.lock = threading.RLock()
+        self._signature: tuple[Any, ...] | None = None
+        self._entries: tuple[LayerEntry, ...] = ()
+        self._layers: tuple[Any, ...] = ()
+        self._members: frozenset[int] = frozenset()
+        self._by_path: dict[tuple[str, ...], LayerEntry] = {}
+        self._caches: dict[str, dict[Any, Any]] = {}
+
+    @property
+    def model(self) -> Any:
+        model = self._model()
+        if model is None:  # only a caller that dropped its model can see this
+            raise ReferenceError(f"model {self.name!r} no longer exists")
+        return model
+
+    def refresh(self) -> InspectedModel:
+        """Re-walk if the model's layers changed since the last call (dropping every cache)."""
+        model = self.model
+        signature = graph_signature(self.reader, model)
+        if self._signature is None or not same_signature(self._signature, signature):
+            with self.lock:
+                if self._signature is not None and same_signature(self._signature, signature):
+                    return self  # another thread walked it while this one waited
+                entries = walk_graph(self.reader, model)
+                self._entries = entries
+                self._layers = tuple(entry.layer for entry in entries)
+                self._members = frozenset(id(layer) for layer in self._layers)
+                self._by_path = {entry.path: entry for entry in entries}
+                self._caches = {}
+                self._signature = signature
+        return self
+
+    @property
+    def entries(self) -> tuple[LayerEntry, ...]:
+        """Every layer in graph order (see :func:`keras_inspect.walk`)."""
+        return self._entries
+
+    def layers(self) -> tuple[Any, ...]:
+        """The layers of :attr:`entries`, in graph order."""
+        return self._layers
+
+    def has_layer(self, layer: Any) -> bool:
+        """Whether ``layer`` is one of the walked layers (by identity)."""
+        return id(layer) in self._members
+
+    def cache(self, kind: str) -> dict[Any, Any]:
+        """The cache of one kind of answer about this model (dropped when its layers change)."""
+        found = self._caches.get(kind)
+        if found is None:
+            with self.lock:
+                found = self._caches.setdefault(kind, {})
+        return found
+
+    def cache_keys(self) -> dict[str, set[Any]]:
+        """The keys of every cache, to forget later what a failed request added."""
+        with self.lock:
+            return {kind: set(cache) for kind, cache in self._caches.items()}
+
+    def forget_since(self, keys: dict[str, set[Any]]) -> None:
+        """Drop every cache entry added since :meth:`cache_keys` returned ``keys``."""
+        with self.lock:
+            for kind, cache in self._caches.items():
+                for key in set(cache) - keys.get(kind, set()):
+                    cache.pop(key, None)
+
+    # -- finding layers -----------------------------------------------------------------------
+
+    def entry(self, name: Any, *, inputs: bool = False) -> LayerEntry:
+        """The entry at a name or path; raises with close matches.
+
+        Each step of a path first looks for a direct sub-layer of that name, so
+        ``("backbone", "conv1")`` and ``"backbone/conv1"`` are exact. A single name that is not
+        a direct sub-layer is looked up among all nested layers and must be unique there.
+        """
+        parts = split_path(name)
+        entry = self._by_path.get(parts)
+        if entry is not None:
+            return entry
+        if len(parts) == 1:
+            nested = [e for e in self._entries if e.path[-1] == parts[0]]
+            if len(nested) == 1:
+                return nested[0]
+            if len(nested) > 1:
+                raise LayerNotFoundError(
+                    f"Layer name {shorten(parts[0])} is ambiguous in model {self.name!r}: it "
+                    f"names {', '.join(repr(e.name) for e in nested)}. Pass the full path."
+                )
+        found = self.input_entry(parts) if inputs else None
+        if found is not None:
+            return found[0]
+        raise self._not_found(parts)
+
+    def _not_found(self, parts: tuple[str, ...]) -> LayerNotFoundError:
+        # Report the first step that fails, with the names available at that level.
+        for depth in range(1, len(parts) + 1):
+            if parts[:depth] in self._by_path:
+                continue
+            step = parts[depth - 1]
+            siblings = [e.path[-1] for e in self._entries if e.path[:-1] == parts[: depth - 1]]
+            where = f"model {self.name!r}" if depth == 1 else shorten("/".join(parts[: depth - 1]))
+            hint = did_you_mean(step, siblings)
+            if not hint:
+                nested = {e.path[-1] for e in self._entries} - {step}
+                hint = did_you_mean(step, nested).replace(
+                    "Did you mean", "Nested layers with a close name:"
+                )
+            return LayerNotFoundError(
+                f"No layer named {shorten(step)} in {where} (path {shorten('/'.join(parts))})."
+                f"{hint}"
+            )
+        return LayerNotFoundError(
+            f"No layer at path {shorten('/'.join(parts))} in model {self.name!r}."
+        )
+
+    def entry_of(self, layer: Any, *, inputs: bool = False) -> LayerEntry:
+        """The entry of a layer object; raises if it is not part of the model.
+
+        With ``inputs``, input layers are entries too (they are endpoints, not walked layers).
+        """
+        for entry in self._entries:
+            if entry.layer is layer:
+                return entry
+        found = self.input_entry((name_of(layer),)) if inputs else None
+        if found is not None and found[0].layer is layer:
+            return found[0]
+        raise LayerNotFoundError(f"Layer {name_of(layer)!r} is not part of model {self.name!r}.")
+
+    def input_entry(self, parts: tuple[str, ...]) -> tuple[LayerEntry, Any] | None:
+        """The entry and the tensor of the input layer at ``parts``, or ``None``.
+
+        The walk lists the layers that compute something, so input layers are not in it; as
+        endpoints they still make sense (the model's, or a nested graph model's, input tensor).
+        """
+        reader = self.reader
+        if len(parts) == 1:
+            container = self.model
+        else:
+            parent = self._by_path.get(parts[:-1])
+            if parent is None or not parent.in_graph:
+                return None
+            container = parent.layer
+        if not reader.has_graph(container):
+            return None
+        for tensor in reader.inputs(container):
+            origin = reader.tensor_origin(tensor)
+            if origin is not None and getattr(origin[0], "name", None) == parts[-1]:
+                entry = LayerEntry(path=parts, layer=origin[0], container=container, in_graph=True)
+                return entry, tensor
+        return None
+
+
+def reader_of(obj: Any, pm: InspectPluginManager | None = None) -> GraphReader | None:
+    """The graph reader of ``obj``'s flavour of Keras (a model or a layer), or ``None`` if no
+    plugin reads it; a plugin's answer that is not a :class:`GraphReader` is its error."""
+    pm = pm or plugin_manager()
+    state = pm.state
+    result, plugin = pm.flavour_answer(obj)
+    if result is None or id(result) in state.readers:
+        return result
+    if not isinstance(result, GraphReader):
+        methods = ", ".join(sorted(GraphReader.__abstractmethods__))
+        raise PluginError(
+            f"plugin {plugin!r} returned {describe(result)} from keras_inspect_model_flavour "
+            f"for model {name_of(obj)!r}; expected a keras_inspect.GraphReader (a subclass "
+            f"implementing {methods})."
+        )
+    state.readers[id(result)] = result
+    return result
+
+
+def inspect_model(model: Any, pm: InspectPluginManager | None = None) -> InspectedModel:
+    """The :class:`InspectedModel` of ``model``; ``TypeError`` if it is not a Keras model."""
+    pm = pm or plugin_manager()
+    state = pm.state
+    try:
+        view = state.models.get(model)
+    except TypeError:  # not hashable, or no weak references: no cache either
+        view = None
+    if view is None:
+        reader = reader_of(model, pm)
+        if reader is None or not reader.is_model(model):
+            raise TypeError(
+                "expected a Keras model (keras.Model or keras.Sequential, or a tf_keras model); "
+                f"received {describe(model)}."
+            )
+        view = InspectedModel(model, reader, pm)
+        try:
+            with state.lock:
+                view = state.models.setdefault(model, view)
+        except TypeError:
+            pass
+    return view.refresh()

@@ -1,0 +1,253 @@
+"""The plugin manager: pluggy's, with keras-inspect's hooks, one typed method per question, and
+the caches that live as long as the registrations.
+
+Each question method calls its hook with keyword arguments through pluggy (see :mod:`.calls`)
+and rejects an answer of the wrong kind with a :class:`PluginError` naming the plugin that gave
+it. What a graph reader is, and whether one fits a model, is for the model-reading layer to
+check (``keras_inspect.graph.inspected``): the plugin system knows hooks, not models.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import pluggy
+
+from keras_inspect.errors import PluginError, describe, did_you_mean, name_of, shorten
+from keras_inspect.hooks import specs
+from keras_inspect.hooks.calls import all_answers, first_answer
+from keras_inspect.hooks.registry import LayerRegistry
+from keras_inspect.hooks.specs import PROJECT_NAME
+
+#: The name under which each manager registers its :class:`LayerRegistry`.
+REGISTRY_PLUGIN_NAME = "keras_inspect.registry"
+
+Strategy = Callable[[Any], Iterable[Any]]
+
+
+@attrs.frozen(kw_only=True)
+class PluginInfo:
+    """One loaded (or failed) plugin, as ``keras-inspect plugins`` lists it."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: tuple[str, ...] = ()
+    builtin: bool = False
+    error: str | None = None
+
+
+class ManagerState:
+    """Everything cached for one set of registered plugins: replaced, never cleared.
+
+    A reader holding the previous state (from before a registration) can only ever write into
+    that one, so no answer outlives the plugins that gave it.
+    """
+
+    __slots__ = ("lock", "models", "readers", "roles", "strategies")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.roles: frozenset[str] | None = None
+        self.strategies: dict[str, Strategy] | None = None
+        #: ``id`` -> a graph reader a plugin returned, already checked by the reading layer.
+        self.readers: dict[int, Any] = {}
+        #: model -> what the reading layer resolved it to (the owner of per-model caches).
+        self.models: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+class InspectPluginManager(pluggy.PluginManager):
+    """A pluggy ``PluginManager`` with keras-inspect's hooks and a typed method per hook."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.add_hookspecs(specs)
+        self.registry = LayerRegistry(on_change=self.invalidate)
+        self._builtins: set[str] = {REGISTRY_PLUGIN_NAME}
+        self._distributions: dict[str, tuple[str, str]] = {}
+        self._failures: list[PluginInfo] = []
+        self._lock = threading.RLock()
+        self._state = ManagerState()
+
+    @property
+    def state(self) -> ManagerState:
+        """The caches of the current registrations (a new object after every change)."""
+        return self._state
+
+    @property
+    def distributions(self) -> Mapping[str, tuple[str, str]]:
+        """Plugin name -> ``(distribution, version)`` of the plugins loaded from entry points."""
+        return types.MappingProxyType(self._distributions)
+
+    def invalidate(self) -> None:
+        """Drop every cached answer: called on (un)registration and by the layer registry."""
+        self._state = ManagerState()
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        with self._lock:
+            result = super().register(plugin, name)
+            self.invalidate()
+        return result
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        with self._lock:
+            result = super().unregister(plugin, name)
+            self.invalidate()
+        return result
+
+    def register_builtin(self, plugin: Any, name: str) -> None:
+        """Register one of keras-inspect's own plugins (listed as built-in)."""
+        self.register(plugin, name)
+        self._builtins.add(name)
+
+    def register_installed(self, plugin: Any, name: str, distribution: str, version: str) -> None:
+        """Register a plugin loaded from an installed distribution's entry point."""
+        self.register(plugin, name)
+        self._distributions[name] = (distribution, version)
+
+    def record_failure(self, info: PluginInfo) -> None:
+        """Remember a plugin that could not be loaded, for :meth:`plugin_infos`."""
+        self._failures.append(info)
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """Every registered plugin (built-ins first), then the ones that failed to load."""
+        infos = []
+        for name, plugin in self.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(c.name for c in self.get_hookcallers(plugin) or () if c.name))
+            dist, version = self._distributions.get(name, (None, None))
+            builtin = name in self._builtins
+            infos.append(
+                PluginInfo(name=name, distribution=dist, version=version, hooks=hooks, builtin=builtin)
+            )
+        return infos + list(self._failures)
+
+    def check(self) -> None:
+        """``check_pending`` with an error that names the plugin and the misspelled hook."""
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as error:
+            raise PluginError(
+                f"plugin {error.plugin!r} implements a hook keras-inspect does not define: "
+                f"{error}. Hook names start with 'keras_inspect_'."
+            ) from error
+
+    # -- one method per question -------------------------------------------------------------
+
+    def classify(self, layer: Any, role: str) -> tuple[bool, str | None]:
+        """Whether ``layer`` plays ``role``, and which plugin decided (``None``: nobody did).
+
+        Searches remember these answers per model (see ``InspectedModel``); this asks the
+        plugins every time.
+        """
+        if not isinstance(role, str):
+            raise TypeError(f"role must be a string; received {describe(role)}.")
+        result, plugin = first_answer(self, "keras_inspect_classify_layer", layer=layer, role=role)
+        if result is None:
+            return False, None
+        if isinstance(result, bool):
+            return result, plugin
+        raise PluginError(
+            f"plugin {plugin!r} returned {describe(result)} from keras_inspect_classify_layer "
+            f"for layer {name_of(layer)!r} and role {shorten(role)}; expected True, False or None."
+        )
+
+    def layer_bias(self, layer: Any) -> tuple[Any | None, str | None]:
+        """The constant ``layer`` adds to its output (or ``None``), and which plugin gave it.
+
+        The answer is checked to be a numeric tensor; whether it broadcasts to the layer's
+        output is checked where the output's shape is read (``keras_inspect.answers.biases``).
+        """
+        result, plugin = first_answer(self, "keras_inspect_layer_bias", layer=layer)
+        if result is None:
+            return None, None
+        if not _is_numeric_tensor(result):
+            raise PluginError(
+                f"plugin {plugin!r} returned {describe(result)} from keras_inspect_layer_bias for "
+                f"layer {name_of(layer)!r}; expected a numeric tensor (backend tensor, Keras "
+                "variable or NumPy array) or None."
+            )
+        return result, plugin
+
+    def flavour_answer(self, model: Any) -> tuple[Any, str | None]:
+        """What the ``keras_inspect_model_flavour`` hook answers for ``model``, and who answered
+        (checked by the model-reading layer, which knows what a graph reader is)."""
+        return first_answer(self, "keras_inspect_model_flavour", model=model)
+
+    def strategies(self) -> dict[str, Strategy]:
+        """All named search strategies; a later-registered plugin wins a name clash."""
+        return dict(self.strategy_table())
+
+    def strategy_table(self) -> Mapping[str, Strategy]:
+        """:meth:`strategies` without a copy, for searches (do not change it)."""
+        state = self.state
+        if state.strategies is None:
+            merged: dict[str, Strategy] = {}
+            for result, plugin in all_answers(self, "keras_inspect_search_strategies"):
+                if not isinstance(result, Mapping):
+                    raise PluginError(
+                        f"plugin {plugin!r} returned {describe(result)} from "
+                        "keras_inspect_search_strategies; expected a mapping of strategy names "
+                        "to callables."
+                    )
+                for name, strategy in result.items():
+                    if not isinstance(name, str) or not callable(strategy):
+                        raise PluginError(
+                            f"plugin {plugin!r} offered strategy {shorten(name)}: "
+                            f"{shorten(strategy)}; expected a string name mapped to a callable "
+                            "model -> iterable of layers."
+                        )
+                    merged[name] = strategy
+            state.strategies = merged
+        return state.strategies
+
+    def roles(self) -> frozenset[str]:
+        """Every role name some plugin declared."""
+        state = self.state
+        if state.roles is None:
+            names: set[str] = set()
+            for result, plugin in all_answers(self, "keras_inspect_roles"):
+                if isinstance(result, str) or not isinstance(result, Iterable):
+                    raise PluginError(
+                        f"plugin {plugin!r} returned {describe(result)} from keras_inspect_roles; "
+                        "expected an iterable of role names."
+                    )
+                for role in result:
+                    if not isinstance(role, str):
+                        raise PluginError(
+                            f"plugin {plugin!r} declared role {describe(role)}; role names must "
+                            "be strings."
+                        )
+                    names.add(role)
+            state.roles = frozenset(names)
+        return state.roles
+
+    def check_role(self, role: Any) -> str:
+        """Return ``role`` if some plugin declared it; raise with close matches otherwise."""
+        if not isinstance(role, str):
+            raise TypeError(f"role must be a string; received {describe(role)}.")
+        known = self.roles()
+        if role not in known:
+            raise ValueError(
+                f"Unknown role {shorten(role)}.{did_you_mean(role, known)} Known roles: "
+                f"{', '.join(sorted(known))}. Plugins declare new roles with the "
+                "keras_inspect_roles hook or register_layer(..., roles=...)."
+            )
+        return role
+
+
+def _is_numeric_tensor(value: Any) -> bool:
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        return False
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is None or dtype is None:
+        return False
+    text = str(getattr(dtype, "name", dtype)).lower()
+    return any(kind in text for kind in ("float", "int", "bfloat", "half", "double"))

@@ -1,0 +1,61 @@
+"""``endpoints`` and ``expose``: models that return intermediate signals, wherever they live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras_inspect.autograph import plain_python
+from keras_inspect.graph.endpoints import Endpoint, to_endpoints
+from keras_inspect.errors import EndpointError
+from keras_inspect.graph.inspected import InspectedModel, inspect_model
+from keras_inspect.answers.search import find_in
+from keras_inspect.signals.engine import connected_tensors, require_graph
+
+
+@plain_python
+def endpoints(model: Any, endpoints: Any) -> list[Any]:
+    """Symbolic tensors of the described signals, connected to ``model``'s inputs.
+
+    ``endpoints`` is a list of descriptors (or one descriptor). A signal made of several tensors
+    (a multi-input layer's input) contributes all of them, in order. Signals inside nested models
+    are returned connected to the outer model's inputs, so
+    ``keras.Model(model.inputs, endpoints(model, [...]))`` works for them too.
+    """
+    view = inspect_model(model)
+    return connected_tensors(view, to_endpoints(view, endpoints))
+
+
+
+
+def default_logits(view: InspectedModel) -> Endpoint:
+    """What ``expose(model)`` returns first: the logits layer's output."""
+    return Endpoint(path=view.entry_of(find_in(view, role="logits")).path)
+
+
+def default_feature_map(view: InspectedModel) -> Endpoint:
+    """What ``expose(model)`` returns second: the input of the last global pooling layer (the
+    feature map of CAM and Grad-CAM)."""
+    pooling = view.entry_of(find_in(view, role="pooling"))
+    return Endpoint(path=pooling.path, link="input")
+
+
+@plain_python
+def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
+    """A new model with ``model``'s inputs whose outputs are ``[*outputs, *arguments]``.
+
+    ``outputs`` defaults to the logits layer's output, ``arguments`` to the input of the last
+    global pooling layer. Each may be one descriptor or a list (or tuple) of them; a layer of a
+    nested model is named by a path ``"backbone/conv5"``. The new model shares every layer and
+    weight with ``model``.
+    """
+    view = inspect_model(model)
+    require_graph(view)
+    if outputs is None:
+        outputs = [default_logits(view)]
+    if arguments is None:
+        arguments = [default_feature_map(view)]
+    wanted = [*to_endpoints(view, outputs), *to_endpoints(view, arguments)]
+    if not wanted:
+        raise EndpointError("expose needs at least one signal; outputs and arguments are empty.")
+    tensors = connected_tensors(view, wanted)
+    return view.reader.build_model(view.reader.input_structure(view.model), tensors)
