@@ -18,7 +18,7 @@ import weakref
 from typing import Any
 
 from keras_inspect.errors import LayerNotFoundError, PluginError, describe, did_you_mean, name_of, shorten
-from keras_inspect.graph.reader import GraphReader
+from keras_inspect.graph.reader import GraphReader, NewName
 from keras_inspect.hooks.current import plugin_manager
 from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.graph.walk import LayerEntry, graph_signature, same_signature, split_path, walk_graph
@@ -78,6 +78,40 @@ class InspectedModel:
     def has_layer(self, layer: Any) -> bool:
         """Whether ``layer`` is one of the walked layers (by identity)."""
         return id(layer) in self._members
+
+    def graph_members(self) -> list[Any]:
+        """The walked layers and the input layers of every graph of the model: what symbolic
+        calls on the model's tensors add nodes to."""
+        members = list(self._layers)
+        reader = self.reader
+        for container in (self.model, *(e.layer for e in self._entries if e.in_graph)):
+            if reader.has_graph(container):
+                for tensor in reader.inputs(container):
+                    origin = reader.tensor_origin(tensor)
+                    if origin is not None:
+                        members.append(origin[0])
+        return members
+
+    def new_names(self) -> NewName:
+        """A source of layer names unused in the model, for one model being built on it.
+
+        Keras names new operations from a per-process counter, not from the model: in a
+        freshly loaded model an anonymous ``add`` of keras-inspect's would collide with the
+        model's own ``add``, and a user's layer may be called ``fc_activation``. Every name
+        handed out here avoids every layer and input name of the model, and the earlier names.
+        """
+        taken = {getattr(layer, "name", "") for layer in self.graph_members()}
+        taken.update(getattr(t, "name", "") for t in self.reader.inputs(self.model))
+
+        def new_name(base: str) -> str:
+            name, count = base, 0
+            while name in taken:
+                count += 1
+                name = f"{base}_{count}"
+            taken.add(name)
+            return name
+
+        return new_name
 
     def cache(self, kind: str) -> dict[Any, Any]:
         """The cache of one kind of answer about this model (dropped when its layers change)."""

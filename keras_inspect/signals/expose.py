@@ -9,7 +9,7 @@ from keras_inspect.graph.endpoints import Endpoint, to_endpoints
 from keras_inspect.errors import EndpointError
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
 from keras_inspect.answers.search import find_in
-from keras_inspect.signals.engine import connected_tensors, require_graph
+from keras_inspect.signals.building import connected, require_graph
 
 
 @plain_python
@@ -22,7 +22,7 @@ def endpoints(model: Any, endpoints: Any) -> list[Any]:
     ``keras.Model(model.inputs, endpoints(model, [...]))`` works for them too.
     """
     view = inspect_model(model)
-    return connected_tensors(view, to_endpoints(view, endpoints))
+    return [t for group in connected(view, to_endpoints(view, endpoints)) for t in group]
 
 
 
@@ -57,5 +57,5 @@ def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
     wanted = [*to_endpoints(view, outputs), *to_endpoints(view, arguments)]
     if not wanted:
         raise EndpointError("expose needs at least one signal; outputs and arguments are empty.")
-    tensors = connected_tensors(view, wanted)
+    tensors = [t for group in connected(view, wanted) for t in group]
     return view.reader.build_model(view.reader.input_structure(view.model), tensors)
