@@ -38,6 +38,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "GlobalMaxPooling3D",
         "Flatten",
     ),
+    # Lookups of token ids (ReversibleEmbedding derives from Embedding since Keras 3.12).
+    "embedding": ("Embedding",),
     # Their bias acts inside the recurrence, not on the output.
     "recurrent": ("RNN", "Bidirectional", "SimpleRNNCell", "LSTMCell", "GRUCell", "ConvLSTM"),
 }
@@ -57,6 +59,7 @@ class StockLayers:
     per_sample_norm: tuple[type, ...]
     other_norm: tuple[type, ...]
     pooling: tuple[type, ...]
+    embedding: tuple[type, ...]
     recurrent: tuple[type, ...]
     layer: type
     model: type

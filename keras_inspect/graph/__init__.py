@@ -5,5 +5,5 @@ answers and the signal engine, which take an inspected model, never the raw one.
 - ``fused_activations``: finding a fused activation, running a layer without it.
 - ``walk``: ``LayerEntry`` and the graph-order walk.
 - ``inspected``: ``InspectedModel``, a model resolved once, the owner of every per-model cache.
-- ``endpoints``: ``Endpoint``, descriptors, and locating a signal in its graph.
+- ``endpoints``: ``Endpoint``, and locating a signal in its graph.
 """

@@ -39,6 +39,7 @@ class InspectedModel:
         self._entries: tuple[LayerEntry, ...] = ()
         self._layers: tuple[Any, ...] = ()
         self._members: frozenset[int] = frozenset()
+        self._last_entry: dict[int, LayerEntry] = {}
         self._by_path: dict[tuple[str, ...], LayerEntry] = {}
         self._caches: dict[str, dict[Any, Any]] = {}
 
@@ -61,6 +62,7 @@ class InspectedModel:
                 self._entries = entries
                 self._layers = tuple(entry.layer for entry in entries)
                 self._members = frozenset(id(layer) for layer in self._layers)
+                self._last_entry = {id(entry.layer): entry for entry in entries}
                 self._by_path = {entry.path: entry for entry in entries}
                 self._caches = {}
                 self._signature = signature
@@ -185,11 +187,13 @@ class InspectedModel:
     def entry_of(self, layer: Any, *, inputs: bool = False) -> LayerEntry:
         """The entry of a layer object; raises if it is not part of the model.
 
-        With ``inputs``, input layers are entries too (they are endpoints, not walked layers).
+        A layer called at several places (in several nested models) is taken at the last one
+        in graph order, as a layer's signal is taken at its last call. With ``inputs``, input
+        layers are entries too (they are endpoints, not walked layers).
         """
-        for entry in self._entries:
-            if entry.layer is layer:
-                return entry
+        entry = self._last_entry.get(id(layer))
+        if entry is not None:
+            return entry
         found = self.input_entry((name_of(layer),)) if inputs else None
         if found is not None and found[0].layer is layer:
             return found[0]

@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "keras_inspect.adapters.normalization",
     "keras_inspect.adapters.pooling",
     "keras_inspect.adapters.feature_map",
+    "keras_inspect.adapters.embedding",
     "keras_inspect.adapters.fallback",
     "keras_inspect.adapters.tf_keras.graph",
 )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from keras_inspect.autograph import plain_python
-from keras_inspect.graph.endpoints import Endpoint, to_endpoints
+from keras_inspect.answers.descriptors import to_endpoints
 from keras_inspect.errors import EndpointError
-from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.answers.search import find_in
+from keras_inspect.graph.inspected import inspect_model
+from keras_inspect.answers.target_layer import default_feature_map, default_logits
 from keras_inspect.signals.building import connected, require_graph
 
 
@@ -27,24 +27,13 @@ def endpoints(model: Any, endpoints: Any) -> list[Any]:
 
 
 
-def default_logits(view: InspectedModel) -> Endpoint:
-    """What ``expose(model)`` returns first: the logits layer's output."""
-    return Endpoint(path=view.entry_of(find_in(view, role="logits")).path)
-
-
-def default_feature_map(view: InspectedModel) -> Endpoint:
-    """What ``expose(model)`` returns second: the input of the last global pooling layer (the
-    feature map of CAM and Grad-CAM)."""
-    pooling = view.entry_of(find_in(view, role="pooling"))
-    return Endpoint(path=pooling.path, link="input")
-
-
 @plain_python
 def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
     """A new model with ``model``'s inputs whose outputs are ``[*outputs, *arguments]``.
 
     ``outputs`` defaults to the logits layer's output, ``arguments`` to the input of the last
-    global pooling layer. Each may be one descriptor or a list (or tuple) of them; a layer of a
+    global pooling layer (for a transformer without one: the token sequence its token
+    reduction consumes, a language model's final hidden states). Each may be one descriptor or a list (or tuple) of them; a layer of a
     nested model is named by a path ``"backbone/conv5"``. The new model shares every layer and
     weight with ``model``.
     """

@@ -21,9 +21,10 @@ from keras import ops
 
 from keras_inspect.autograph import plain_python
 from keras_inspect.signals.autodiff import value_and_gradients, without_gradients
-from keras_inspect.graph.endpoints import Endpoint, to_endpoint, to_endpoints
+from keras_inspect.answers.descriptors import to_endpoint, to_endpoints
+from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.errors import EndpointError, describe
-from keras_inspect.signals.expose import default_feature_map, default_logits
+from keras_inspect.answers.target_layer import default_feature_map, default_logits
 from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.signals.edited import edited_model
 from keras_inspect.signals.building import require_graph
