@@ -111,7 +111,9 @@ def default_feature_map(view: InspectedModel) -> Endpoint:
                 "the signal to use (expose(model, arguments=...), gradients(model, x, "
                 "signals=...))."
             ) from None
-        return Endpoint(path=view.entry_of(found.nearest).path)
+        outputs = view.reader.call_tensors(found.nearest_call, "output")
+        index = None if len(outputs) == 1 else _index_of(outputs, found.nearest_tensor)
+        return Endpoint(path=view.entry_of(found.nearest).path, index=index)
     return Endpoint(path=pooling.path, link="input")
 
 
@@ -124,6 +126,8 @@ class _Found:
     pooling: Any = None
     producer: Any = None
     nearest: Any = None
+    nearest_call: Any = None
+    nearest_tensor: Any = None
 
 
 def _trace(view: InspectedModel) -> _Found:
@@ -160,12 +164,12 @@ def _trace(view: InspectedModel) -> _Found:
             continue
         # Operations (a slice, a reshape) are passed through: the answer is a layer.
         if nearest is None and reader.is_layer(layer) and is_spatial(tuple(tensor.shape), layer):
-            nearest = layer
+            nearest = (layer, call, tensor)
         inputs = reader.call_tensors(call, "input")
         if not inputs:
             break
         if is_pooling(layer)[0] and len(inputs[0].shape) >= 3:
-            found = _Found(pooling=layer, producer=_producer(view, inputs[0], list(stack)), nearest=nearest)
+            found = _Found(pooling=layer, producer=_producer(view, inputs[0], list(stack)), **_near(nearest))
             if is_spatial(tuple(inputs[0].shape), layer):
                 return found
             # A pooling layer fed a 1x1 map (a Flatten after a global pooling that keeps its
@@ -174,7 +178,13 @@ def _trace(view: InspectedModel) -> _Found:
         elif first is not None and not _one_by_one(inputs[0], layer):
             break  # left the 1x1 part of the head without meeting another pooling layer
         tensor = inputs[0]
-    return first or _Found(nearest=nearest)
+    return first or _Found(**_near(nearest))
+
+
+def _near(nearest: tuple[Any, Any, Any] | None) -> dict[str, Any]:
+    if nearest is None:
+        return {}
+    return {"nearest": nearest[0], "nearest_call": nearest[1], "nearest_tensor": nearest[2]}
 
 
 def _one_by_one(tensor: Any, layer: Any) -> bool:
