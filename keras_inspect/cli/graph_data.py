@@ -1,0 +1,271 @@
+"""The structure of a model that its picture needs: groups, connections, and each search's path.
+
+A summary lists layers; a picture also needs to know which layer feeds which, which layers
+belong to a nested model or to a subclassed layer, and, to answer "why this layer?", the layers
+each role search looked at before it stopped. Everything here is computed once, when the summary
+is made, and kept as plain indices into the walk (:func:`keras_inspect.walk`), so the page is a
+view of the same snapshot as the table.
+
+Connections are drawn between the layers that compute: a nested graph model is a group, not a
+node, so an edge into it goes to the inner layers its input feeds, and an edge out of it starts
+at the inner layer that made its output. Keras operations that are not layers (``x[:, 0]``,
+``keras.ops.add`` in a functional graph) are not in the walk; edges pass through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from keras_inspect.answers.search import DEFAULT_STRATEGY, _candidates, classifier
+from keras_inspect.graph.inspected import InspectedModel
+
+#: What one layer of the walk is, for the picture.
+LAYER, MODEL, OWNER = "layer", "model", "owner"
+
+
+@attrs.frozen(kw_only=True)
+class Terminal:
+    """A model input or output, drawn as a small node that is not a layer.
+
+    :ivar kind: ``"input"`` or ``"output"``.
+    :ivar name: the input layer's name, or ``output N``.
+    :ivar shape: the symbolic shape (``None`` where unknown).
+    """
+
+    kind: str
+    name: str
+    shape: tuple[Any, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SearchPath:
+    """The layers a search by ``role`` looked at, in its strategy's order, until it stopped.
+
+    :ivar visited: indices into the walk; the last one is the answer when ``found``.
+    :ivar error: why the replay could not run (a strategy that failed).
+    """
+
+    role: str
+    strategy: str
+    visited: tuple[int, ...] = ()
+    found: bool = False
+    error: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GraphStructure:
+    """The picture's view of a model (see the module docstring); indices follow the walk.
+
+    :ivar rows: every layer's summary row (:class:`~keras_inspect.cli.summary.LayerRow`), in
+        walk order, whatever the summary's role filter kept.
+    :ivar parents: for each layer, the index of the group (nested model or subclassed layer)
+        that holds it, ``None`` at the top.
+    :ivar kinds: for each layer, ``"model"`` (a nested graph model: a group with edges inside),
+        ``"owner"`` (a layer whose sub-layers were reached by interception) or ``"layer"``.
+    :ivar terminals: the model's inputs then outputs; in ``edges`` they are numbered after the
+        layers (terminal ``k`` is ``len(parents) + k``).
+    :ivar edges: ``(producer, consumer)`` pairs, each once.
+    :ivar search_paths: one per role, in the summary's role order.
+    """
+
+    rows: tuple[Any, ...]
+    parents: tuple[int | None, ...]
+    kinds: tuple[str, ...]
+    terminals: tuple[Terminal, ...] = ()
+    edges: tuple[tuple[int, int], ...] = ()
+    search_paths: tuple[SearchPath, ...] = ()
+
+
+def graph_structure(
+    view: InspectedModel, roles: Sequence[str], rows: Sequence[Any]
+) -> GraphStructure:
+    """The :class:`GraphStructure` of an inspected model, for the given roles; ``rows`` are the
+    summary's rows of every walked layer, in walk order."""
+    entries = view.entries
+    reader = view.reader
+    index = {id(entry.layer): i for i, entry in enumerate(entries)}
+    parents = tuple(_parent(entry, index) for entry in entries)
+    has_children = {p for p in parents if p is not None}
+    kinds = tuple(
+        (MODEL if entry.in_graph and reader.has_graph(entry.layer) else OWNER)
+        if i in has_children
+        else LAYER
+        for i, entry in enumerate(entries)
+    )
+    tracer = _EdgeTracer(view, index, kinds)
+    terminals, edges = tracer.trace()
+    return GraphStructure(
+        rows=tuple(rows),
+        parents=parents,
+        kinds=kinds,
+        terminals=terminals,
+        edges=edges,
+        search_paths=tuple(search_path(view, role, index) for role in roles),
+    )
+
+
+def _parent(entry: Any, index: dict[int, int]) -> int | None:
+    container = entry.container
+    return None if container is None else index.get(id(container))
+
+
+def search_path(view: InspectedModel, role: str, index: dict[int, int]) -> SearchPath:
+    """Replay ``find_layer_with(model, role=role)``: the default strategy's order, asking the
+    same (cached) classifier, recording each layer until the first that plays the role."""
+    visited: list[int] = []
+    try:
+        plays = classifier(view, role)
+        for layer in _candidates(view, DEFAULT_STRATEGY):
+            position = index.get(id(layer))
+            if position is not None:  # a strategy may also yield input layers
+                visited.append(position)
+            if plays(layer)[0]:
+                return SearchPath(
+                    role=role, strategy=DEFAULT_STRATEGY, visited=tuple(visited), found=True
+                )
+    except Exception as error:
+        # The summary already reports the search's own failure; the path just stops there.
+        return SearchPath(
+            role=role, strategy=DEFAULT_STRATEGY, visited=tuple(visited), error=str(error)
+        )
+    return SearchPath(role=role, strategy=DEFAULT_STRATEGY, visited=tuple(visited))
+
+
+class _EdgeTracer:
+    """Follows every functional graph of the model (the top one and nested graph models)."""
+
+    def __init__(self, view: InspectedModel, index: dict[int, int], kinds: Sequence[str]) -> None:
+        self.view = view
+        self.reader = view.reader
+        self.index = index
+        self.kinds = kinds
+        self.top = view.model
+        # A nested model's graph is followed where the walk met it; its container is the graph
+        # that calls it.
+        self.caller = {
+            id(entry.layer): entry.container
+            for i, entry in enumerate(view.entries)
+            if kinds[i] == MODEL
+        }
+        self.terminals: list[Terminal] = []
+        self.inputs: dict[int, int] = {}
+
+    def trace(self) -> tuple[tuple[Terminal, ...], tuple[tuple[int, int], ...]]:
+        reader = self.reader
+        if not reader.has_graph(self.top):
+            return (), ()
+        for tensor in reader.inputs(self.top):
+            origin = reader.tensor_origin(tensor)
+            name = getattr(origin[0], "name", None) if origin else None
+            self.inputs[id(tensor)] = len(self.terminals)
+            self.terminals.append(
+                Terminal(kind="input", name=str(name or "input"), shape=_shape(tensor))
+            )
+        edges: dict[tuple[int, int], None] = {}
+        containers = [self.top] + [
+            e.layer for i, e in enumerate(self.view.entries) if self.kinds[i] == MODEL
+        ]
+        for container in containers:
+            for consumer, tensor in self._consumed(container):
+                for source in self._sources(tensor, container):
+                    edges.setdefault((source, consumer), None)
+        count = len(self.kinds)
+        for k, tensor in enumerate(reader.outputs(self.top)):
+            node = count + len(self.terminals)
+            self.terminals.append(Terminal(kind="output", name=f"output {k}", shape=_shape(tensor)))
+            for source in self._sources(tensor, self.top):
+                edges.setdefault((source, node), None)
+        # Input terminals were numbered before the outputs were known: shift them past layers.
+        shifted = {(self._number(s), self._number(c)): None for s, c in edges}
+        return tuple(self.terminals), tuple(shifted)
+
+    def _number(self, node: int) -> int:
+        return -node - 1 + len(self.kinds) if node < 0 else node
+
+    def _consumed(self, container: Any) -> Iterable[tuple[int, Any]]:
+        """``(consumer, input tensor)`` for each call in ``container``'s graph of a walked
+        layer that computes (not a nested graph model: its inner layers consume instead)."""
+        reader = self.reader
+        graph = reader.graph_of(container)
+        if graph is None:
+            return
+        layered = reader.nodes_by_depth(graph)
+        for depth in sorted(layered, reverse=True):
+            for node in layered[depth]:
+                layer = reader.node_layer(node)
+                position = None if layer is None else self.index.get(id(layer))
+                if position is None or self.kinds[position] == MODEL:
+                    continue
+                for tensor in reader.node_tensors(node, "input"):
+                    yield position, tensor
+
+    def _sources(self, tensor: Any, container: Any) -> list[int]:
+        """The nodes that produce ``tensor`` in ``container``'s graph: walk indices, or
+        ``-k - 1`` for the model's input terminal ``k``."""
+        reader = self.reader
+        found: list[int] = []
+        pending = [(tensor, container)]
+        seen: set[tuple[int, int]] = set()
+        while pending:
+            tensor, container = pending.pop()
+            key = (id(tensor), id(container))
+            if key in seen:
+                continue
+            seen.add(key)
+            origin = reader.tensor_origin(tensor)
+            if origin is None:
+                continue
+            operation, node = origin
+            if reader.node_layer(node) is None or (
+                reader.is_layer(operation) and reader.is_input_layer(operation)
+            ):
+                pending.extend(self._outer_feeds(tensor, container, found))
+                continue
+            position = self.index.get(id(operation))
+            if position is None:  # an operation that is not a layer: look through it
+                pending.extend((t, container) for t in reader.node_tensors(node, "input"))
+            elif self.kinds[position] == MODEL:
+                # A nested model's output: the inner tensor it returns at the same place.
+                outputs = reader.node_tensors(node, "output")
+                inner = reader.outputs(operation)
+                k = _position(outputs, tensor)
+                if k is not None and k < len(inner):
+                    pending.append((inner[k], operation))
+            else:
+                found.append(position)
+        return found
+
+    def _outer_feeds(self, tensor: Any, container: Any, found: list[int]) -> list[tuple[Any, Any]]:
+        """A graph input: the model's own (a terminal), or what feeds a nested model where it
+        is called (every call of it)."""
+        if container is self.top:
+            terminal = self.inputs.get(id(tensor))
+            if terminal is not None:
+                found.append(-terminal - 1)
+            return []
+        reader = self.reader
+        k = _position(reader.inputs(container), tensor)
+        outer = self.caller.get(id(container))
+        if k is None or outer is None:
+            return []
+        feeds = []
+        for call in reader.calls(container, outer):
+            given = reader.call_tensors(call, "input")
+            if k < len(given):
+                feeds.append((given[k], outer))
+        return feeds
+
+
+def _position(tensors: Sequence[Any], tensor: Any) -> int | None:
+    # By identity: symbolic tensors overload ``==``.
+    return next((i for i, t in enumerate(tensors) if t is tensor), None)
+
+
+def _shape(tensor: Any) -> tuple[Any, ...] | None:
+    try:
+        return tuple(None if d is None else int(d) for d in tensor.shape)
+    except (AttributeError, TypeError, ValueError):
+        return None
