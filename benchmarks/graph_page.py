@@ -55,7 +55,9 @@ def vit_b16() -> Any:
         image_shape=(224, 224, 3), patch_size=16, num_layers=12, num_heads=12, hidden_dim=768,
         mlp_dim=3072,
     )  # fmt: skip
-    return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=1000, preprocessor=None)
+    return keras_hub.models.ViTImageClassifier(
+        backbone=backbone, num_classes=1000, preprocessor=None
+    )
 
 
 def in_browser(page: str, unfold: bool) -> dict[str, float] | None:
@@ -95,7 +97,9 @@ def in_browser(page: str, unfold: bool) -> dict[str, float] | None:
     return figures
 
 
-def measure(name: str, build: Callable[[], Any], browser: bool, unfold: bool) -> list[tuple[str, str]]:
+def measure(
+    name: str, build: Callable[[], Any], browser: bool, unfold: bool
+) -> list[tuple[str, str]]:
     start = time.perf_counter()
     model = build()
     built = time.perf_counter() - start

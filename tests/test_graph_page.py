@@ -38,6 +38,7 @@ def data_of(page: str) -> dict[str, Any]:
 
 
 def walk_index(model: keras.Model, path: str) -> int:
+    # Paths, not positions; note that Keras numbers automatic names per process ("vi_t_backbone_1").
     return [entry.name for entry in ki.walk(model)].index(path)
 
 
@@ -76,9 +77,10 @@ def test_every_layer_of_the_walk_is_a_node_with_its_group(nested: keras.Model) -
     assert data["model"]["layers"] == len(walk) == len(data["nodes"]) == 6
     assert [n["name"] for n in data["nodes"]] == [e.path[-1] for e in walk]
     assert [n["parent"] for n in data["nodes"]] == [None, 0, 0, 0, 0, None]
-    assert [n["kind"] for n in data["nodes"]] == ["model", "layer", "layer", "layer", "layer", "layer"]
+    assert [n["kind"] for n in data["nodes"]] == ["model"] + ["layer"] * 5
     bn = data["nodes"][2]
-    assert bn["type"] == "BatchNormalization" and bn["bias"] and bn["chosenFor"] == ["normalization"]
+    assert bn["type"] == "BatchNormalization" and bn["bias"]
+    assert bn["chosenFor"] == ["normalization"]
     assert ["normalization", "normalization"] in bn["roles"]
 
 
@@ -92,8 +94,23 @@ def test_edges_cross_the_nested_model_s_boundary(nested: keras.Model) -> None:
     )
 
 
+def test_edges_cross_two_levels_of_nesting() -> None:
+    inner = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="i1"), keras.layers.Dense(3, name="i2")],
+        name="inner",
+    )
+    mid = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2, name="m1")], name="mid")
+    outer = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, name="o0"), mid,
+                              keras.layers.Dense(2, name="o1")])  # fmt: skip
+    data = page_data(ki.summary(outer))
+    assert [n["name"] for n in data["nodes"]] == ["o0", "mid", "inner", "i1", "i2", "m1", "o1"]
+    assert [n["parent"] for n in data["nodes"]] == [None, None, 1, 2, 2, 1, None]
+    assert sorted(map(tuple, data["edges"])) == [(0, 3), (3, 4), (4, 5), (5, 6), (6, 8), (7, 0)]
+
+
 def test_edges_pass_through_operations_and_every_call_of_a_shared_model() -> None:
-    tower = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="shared")], name="tower")
+    shared = keras.layers.Dense(3, name="shared")
+    tower = keras.Sequential([keras.Input((4,)), shared], name="tower")
     left, right = keras.Input((4,), name="left"), keras.Input((4,), name="right")
     joined = keras.layers.Concatenate(name="cat")([tower(left), tower(right)])
     sliced = joined[:, :4]  # a Keras operation, not a layer: not in the walk
@@ -107,17 +124,32 @@ def test_edges_pass_through_operations_and_every_call_of_a_shared_model() -> Non
     )
 
 
+def test_a_tf_keras_model_has_the_same_picture() -> None:
+    tf_keras = pytest.importorskip("tf_keras", reason="Keras 2 models need tf_keras")
+    inputs = tf_keras.Input((8, 8, 3))
+    x = tf_keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    x = tf_keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    backbone = tf_keras.Model(inputs, x, name="backbone")
+    head = tf_keras.layers.Dense(2, name="head")
+    model = tf_keras.Sequential([tf_keras.Input((8, 8, 3)), backbone, head])
+    data = page_data(ki.summary(model))
+    assert [n["name"] for n in data["nodes"]] == ["backbone", "conv", "gap", "head"]
+    assert [n["kind"] for n in data["nodes"]] == ["model", "layer", "layer", "layer"]
+    assert sorted(map(tuple, data["edges"])) == [(1, 2), (2, 3), (3, 5), (4, 1)]
+    assert data["defaults"]["logits"]["node"] == 3 and data["defaults"]["featureMap"]["node"] == 2
+
+
 def test_layers_reached_by_interception_are_grouped_under_their_owner(vit: keras.Model) -> None:
     data = page_data(ki.summary(vit))
     walk = ki.walk(vit)
     assert len(data["nodes"]) == len(walk)
-    encoder = walk_index(vit, "vi_t_backbone/vit_encoder")
-    block = walk_index(vit, "vi_t_backbone/vit_encoder/transformer_block_1")
-    dense = walk_index(vit, "vi_t_backbone/vit_encoder/transformer_block_1/mlp/dense_1")
+    encoder = walk_index(vit, f"{vit.backbone.name}/vit_encoder")
+    block = walk_index(vit, f"{vit.backbone.name}/vit_encoder/transformer_block_1")
+    dense = walk_index(vit, f"{vit.backbone.name}/vit_encoder/transformer_block_1/mlp/dense_1")
     nodes = data["nodes"]
     assert nodes[encoder]["kind"] == "owner" and nodes[encoder]["inGraph"]
     assert nodes[block]["parent"] == encoder and not nodes[block]["inGraph"]
-    assert nodes[walk_index(vit, "vi_t_backbone")]["kind"] == "model"
+    assert nodes[walk_index(vit, vit.backbone.name)]["kind"] == "model"
     mlp = nodes[dense]["parent"]
     assert nodes[mlp]["name"] == "mlp" and nodes[mlp]["parent"] == block
     # No edge touches a layer without a graph; the encoder is fed by the patch embedding and
@@ -126,7 +158,8 @@ def test_layers_reached_by_interception_are_grouped_under_their_owner(vit: keras
     assert not inner & {i for edge in data["edges"] for i in edge}
     head = walk_index(vit, "output_dropout")
     assert [encoder, head] in data["edges"]
-    assert [walk_index(vit, "vi_t_backbone/vit_patching_and_embedding"), encoder] in data["edges"]
+    patches = walk_index(vit, f"{vit.backbone.name}/vit_patching_and_embedding")
+    assert [patches, encoder] in data["edges"]
 
 
 def test_each_search_path_replays_the_reverse_strategy(nested: keras.Model) -> None:
@@ -193,12 +226,44 @@ def test_token_geometry_is_shown_only_when_given(vit: keras.Model) -> None:
         prefix_tokens: int
         grid: tuple[int, int]
 
-    shown = page_data(s, token_geometry={"vi_t_backbone/vit_encoder": Geometry(1, (4, 4))})
+    shown = page_data(s, token_geometry={f"{vit.backbone.name}/vit_encoder": Geometry(1, (4, 4))})
     (entry,) = shown["tokenGeometry"]
-    assert entry["node"] == walk_index(vit, "vi_t_backbone/vit_encoder")
+    assert entry["node"] == walk_index(vit, f"{vit.backbone.name}/vit_encoder")
     assert entry["fields"] == [["prefix_tokens", "1"], ["grid", "(4, 4)"]]
     with pytest.raises(TypeError, match="token_geometry must be a mapping"):
         page_data(s, token_geometry=[1, 2])
+
+
+class _Block(keras.layers.Layer):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.first, self.second = keras.layers.Dense(4, name="d1"), keras.layers.Dense(4, name="d2")
+
+    def call(self, x: Any) -> Any:
+        return self.second(self.first(x))
+
+
+class _Net(keras.Model):
+    def __init__(self) -> None:
+        super().__init__(name="net")
+        self.block, self.head = _Block(name="block"), keras.layers.Dense(2, name="out")
+
+    def call(self, x: Any) -> Any:
+        return self.head(self.block(x))
+
+
+@pytest.fixture(scope="module")
+def subclassed() -> keras.Model:
+    model = _Net()
+    model(keras.ops.zeros((1, 3)))
+    return model
+
+
+def test_a_subclassed_model_has_groups_but_no_connections(subclassed: keras.Model) -> None:
+    data = page_data(ki.summary(subclassed))
+    assert [n["name"] for n in data["nodes"]] == ["block", "d1", "d2", "out"]
+    assert [n["kind"] for n in data["nodes"]] == ["owner", "layer", "layer", "layer"]
+    assert not data["model"]["hasGraph"] and data["edges"] == [] and data["terminals"] == []
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -229,7 +294,8 @@ def test_a_bad_output_is_one_line_before_any_backend_import(
 
     model_file = tmp_path / "nested.keras"
     nested.save(model_file)
-    result = _clean_run("-c", AS_A_USER, "graph", str(model_file), "-o", output.format(tmp=tmp_path))
+    target = output.format(tmp=tmp_path)
+    result = _clean_run("-c", AS_A_USER, "graph", str(model_file), "-o", target)
     assert result.returncode == cli.EXIT_ERROR
     (line,) = result.stderr.splitlines()
     assert line.startswith("keras-inspect: error: ") and message in line
@@ -267,7 +333,7 @@ def browser() -> Iterator[Any]:
         _unavailable("Playwright is not installed (pip install 'keras-inspect[test]')")
     executable = _chromium()
     if executable is None:
-        _unavailable("no Chromium found: install Debian's chromium package (apt-get install chromium)")
+        _unavailable("no Chromium found: install Debian's chromium (make browser, or apt-get)")
     with sync_playwright() as playwright:
         try:
             launched = playwright.chromium.launch(
@@ -307,7 +373,7 @@ def show(browser: Any, tmp_path: Path) -> Iterator[Callable[[str], Any]]:
 
 
 def drawn(page: Any) -> list[int]:
-    return page.eval_on_selector_all("#ki-svg [data-index]", "els => els.map(e => +e.dataset.index)")
+    return marked(page, "#ki-svg [data-index]")
 
 
 def marked(page: Any, css: str) -> list[int]:
@@ -360,7 +426,7 @@ def test_folding_a_nested_sequential(show: Callable[[str], Any], nested: keras.M
 
 def test_a_keras_hub_vit(show: Callable[[str], Any], vit: keras.Model) -> None:
     walk = ki.walk(vit)
-    geometry = {"vi_t_backbone/vit_encoder": {"prefix_tokens": 1, "grid": (4, 4)}}
+    geometry = {f"{vit.backbone.name}/vit_encoder": {"prefix_tokens": 1, "grid": (4, 4)}}
     page = show(ki.summary(vit).to_html(token_geometry=geometry))
     assert len(drawn(page)) < len(walk)  # the intercepted layers start folded
     assert page.is_visible("#ki-tokens") and "prefix_tokens" in page.text_content("#ki-tokens")
@@ -369,9 +435,9 @@ def test_a_keras_hub_vit(show: Callable[[str], Any], vit: keras.Model) -> None:
     page.click("#ki-unfold-all")
     assert sorted(drawn(page)) == list(range(len(walk)))
     page.click("#ki-fold-all")
-    tops = ["vi_t_backbone", "output_dropout", "predictions"]
+    tops = [vit.backbone.name, "output_dropout", "predictions"]
     assert sorted(drawn(page)) == [walk_index(vit, name) for name in tops]
-    target = "vi_t_backbone/vit_encoder/transformer_block_2/mlp/dense_2"
+    target = f"{vit.backbone.name}/vit_encoder/transformer_block_2/mlp/dense_2"
     page.fill("#ki-search", "block_2/mlp/dense_2")
     assert page.text_content("#ki-result-list") == f"{target}  (Dense)"
     page.press("#ki-search", "Enter")
@@ -382,6 +448,15 @@ def test_a_keras_hub_vit(show: Callable[[str], Any], vit: keras.Model) -> None:
 def test_no_token_geometry_no_section(show: Callable[[str], Any], nested: keras.Model) -> None:
     page = show(ki.summary(nested).to_html())
     assert not page.is_visible("#ki-tokens")
+    assert marked(page, "#ki-svg .match") == []
+
+
+def test_a_role_filter_highlights_its_candidates(
+    show: Callable[[str], Any], nested: keras.Model
+) -> None:
+    page = show(ki.summary(nested, role="logits").to_html())
+    assert sorted(drawn(page)) == list(range(6))  # the page shows the whole model
+    assert marked(page, "#ki-svg .match") == [1, 5]  # conv and head can produce logits
 
 
 def test_hostile_names_are_shown_as_text(show: Callable[[str], Any]) -> None:
@@ -393,3 +468,14 @@ def test_hostile_names_are_shown_as_text(show: Callable[[str], Any]) -> None:
     assert page.title() == "m<img src=x onerror=alert(1)> \u2014 keras-inspect graph"
     assert page.text_content("#ki-svg [data-index='0'] .name") == layer.name
     assert page.locator("img").count() == 0
+
+
+def test_a_subclassed_model_is_a_column_in_tracking_order(
+    show: Callable[[str], Any], subclassed: keras.Model
+) -> None:
+    page = show(ki.summary(subclassed).to_html())
+    assert sorted(drawn(page)) == [0, 3] and page.locator("path.edge.tracking").count() == 1
+    boxes = [page.locator(f"#ki-svg [data-index='{i}']").bounding_box() for i in (0, 3)]
+    assert boxes[0]["y"] + boxes[0]["height"] < boxes[1]["y"]  # one above the other
+    page.click("#ki-unfold-all")
+    assert sorted(drawn(page)) == [0, 1, 2, 3]

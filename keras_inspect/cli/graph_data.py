@@ -69,6 +69,8 @@ class GraphStructure:
         layers (terminal ``k`` is ``len(parents) + k``).
     :ivar edges: ``(producer, consumer)`` pairs, each once.
     :ivar search_paths: one per role, in the summary's role order.
+    :ivar has_graph: whether the model itself has a functional graph (a subclassed model, or a
+        Sequential never built, has none: no connections, its layers in tracking order).
     """
 
     rows: tuple[Any, ...]
@@ -77,6 +79,7 @@ class GraphStructure:
     terminals: tuple[Terminal, ...] = ()
     edges: tuple[tuple[int, int], ...] = ()
     search_paths: tuple[SearchPath, ...] = ()
+    has_graph: bool = True
 
 
 def graph_structure(
@@ -104,6 +107,7 @@ def graph_structure(
         terminals=terminals,
         edges=edges,
         search_paths=tuple(search_path(view, role, index) for role in roles),
+        has_graph=reader.has_graph(view.model),
     )
 
 

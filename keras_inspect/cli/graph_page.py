@@ -89,7 +89,7 @@ def page_data(summary: ModelSummary, *, token_geometry: Any = None) -> dict[str,
             "parent": parent,
             "kind": kind,
             "inGraph": row.in_graph,
-            "shape": None if row.output_shapes is None else clip(format_shapes(row.output_shapes), "shape"),
+            "shape": _shapes_text(row.output_shapes),
             "roles": [[clip(d.role, "role"), _plugin(d.plugin)] for d in row.roles],
             "chosenFor": [clip(r, "role") for r in row.chosen_for],
             "bias": row.has_bias,
@@ -121,6 +121,7 @@ def page_data(summary: ModelSummary, *, token_geometry: Any = None) -> dict[str,
             "type": clip(summary.model_type, "type"),
             "flavour": clip(summary.flavour, "type"),
             "layers": len(rows),
+            "hasGraph": graph.has_graph,
         },
         "roles": [clip(r, "role") for r in summary.roles],
         "roleFilter": _maybe(summary.role_filter, "role"),
@@ -134,13 +135,14 @@ def page_data(summary: ModelSummary, *, token_geometry: Any = None) -> dict[str,
         "defaults": {
             "logits": _endpoint(where, defaults.logits, defaults.logits_shapes),
             "featureMap": _endpoint(where, defaults.pooling, defaults.feature_map_shapes),
-            "logitsError": _maybe(defaults.logits_error if defaults.logits is None else None, "message"),
-            "featureMapError": _maybe(
-                defaults.pooling_error if defaults.pooling is None else None, "message"
+            # The search's message, where it found no layer.
+            "logitsError": None if defaults.logits else _maybe(defaults.logits_error, "message"),
+            "featureMapError": (
+                None if defaults.pooling else _maybe(defaults.pooling_error, "message")
             ),
         },
         "tokenGeometry": _geometry(
-            token_geometry if token_geometry is not None else getattr(summary, "token_geometry", None),
+            getattr(summary, "token_geometry", None) if token_geometry is None else token_geometry,
             where,
         ),
     }
@@ -152,16 +154,17 @@ def _plugin(name: str | None) -> str | None:
 
 
 def _shape_text(shape: tuple[Any, ...] | None) -> str | None:
-    return None if shape is None else clip(format_shapes((shape,)), "shape")
+    return None if shape is None else _shapes_text((shape,))
+
+
+def _shapes_text(shapes: Any) -> str | None:
+    return None if shapes is None else clip(format_shapes(shapes), "shape")
 
 
 def _endpoint(where: dict[tuple[str, ...], int], path: Any, shapes: Any) -> dict[str, Any] | None:
     if path is None:
         return None
-    return {
-        "node": where.get(tuple(path)),
-        "shape": None if shapes is None else clip(format_shapes(shapes), "shape"),
-    }
+    return {"node": where.get(tuple(path)), "shape": _shapes_text(shapes)}
 
 
 def _geometry(value: Any, where: dict[tuple[str, ...], int]) -> list[dict[str, Any]]:

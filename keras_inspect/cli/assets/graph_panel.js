@@ -139,6 +139,11 @@
   renderDefaults();
   renderTokens();
   G.draw();
+  if (data.roleFilter !== null) {
+    // summary(model, role=...): the layers that can play the role are the ones to look at.
+    const role = data.roleFilter;
+    G.setMatches(nodes.map((n, i) => (n.roles.some((r) => r[0] === role) ? i : -1)).filter((i) => i >= 0));
+  }
   G.fit(false);
   document.body.dataset.ready = "true";
 })();

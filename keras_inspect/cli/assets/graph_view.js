@@ -126,6 +126,12 @@
       const a = key(s), b = key(c);
       if (a !== b) g.setEdge(a, b, { from: s, to: c });
     }
+    if (!data.model.hasGraph) {
+      // No graph, no connections: a column in tracking order (dashed: order, not data flow)
+      // rather than one row as wide as the model.
+      const top = nodes.map((n, i) => i).filter((i) => nodes[i].parent === null);
+      top.slice(1).forEach((i, k) => g.setEdge("n" + top[k], "n" + i, { order: true }));
+    }
     const started = performance.now();
     dagre.layout(g);
     return { graph: g, ms: Math.round(performance.now() - started) };
@@ -164,6 +170,7 @@
   function drawEdge(e) {
     const d = e.points.map((p, k) => (k ? "L" : "M") + p.x.toFixed(1) + " " + p.y.toFixed(1)).join(" ");
     const path = el("path", { d: d, class: "edge" }, $("ki-edges"));
+    if (e.order) { path.classList.add("tracking"); return; }
     path.dataset.from = String(e.from);
     path.dataset.to = String(e.to);
     if (e.to === featureMap) path.classList.add("feature-map");
