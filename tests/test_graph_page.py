@@ -479,3 +479,15 @@ def test_a_subclassed_model_is_a_column_in_tracking_order(
     assert boxes[0]["y"] + boxes[0]["height"] < boxes[1]["y"]  # one above the other
     page.click("#ki-unfold-all")
     assert sorted(drawn(page)) == [0, 1, 2, 3]
+
+
+def test_a_layer_called_again_later_keeps_the_flow_downwards(show: Callable[[str], Any]) -> None:
+    inputs = keras.Input((4,))
+    tied, middle = keras.layers.Dense(4, name="tied"), keras.layers.Dense(4, name="middle")
+    model = keras.Model(inputs, tied(middle(tied(inputs))))  # as a tied embedding is used twice
+    data = page_data(ki.summary(model))
+    assert sorted(map(tuple, data["edges"])) == [(0, 1), (0, 3), (1, 0), (2, 0)]
+    page = show(ki.summary(model).to_html())
+    assert page.locator("path.edge.later").count() == 1  # middle -> tied, drawn aside
+    boxes = [page.locator(f"#ki-svg [data-index='{i}']").bounding_box() for i in (0, 1)]
+    assert boxes[0]["y"] < boxes[1]["y"]  # tied (first called) above middle

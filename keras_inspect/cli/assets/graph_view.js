@@ -122,9 +122,14 @@
       const label = t.kind + " " + short(t.name, 30) + (t.shape ? "  " + t.shape : "");
       g.setNode("t" + k, { terminal: k, label: label, width: label.length * CHAR + PAD * 2, height: 28 });
     });
+    const later = [];
     for (const [s, c] of data.edges) {
       const a = key(s), b = key(c);
-      if (a !== b) g.setEdge(a, b, { from: s, to: c });
+      if (a === b) continue;
+      // A layer called again later in the graph (a tied embedding used as the output
+      // projection) would pull the layout upwards: such edges are drawn after it, aside.
+      if (s < N && c < N && s > c) later.push([a, b]);
+      else g.setEdge(a, b, { from: s, to: c });
     }
     if (!data.model.hasGraph) {
       // No graph, no connections: a column in tracking order (dashed: order, not data flow)
@@ -134,7 +139,7 @@
     }
     const started = performance.now();
     dagre.layout(g);
-    return { graph: g, ms: Math.round(performance.now() - started) };
+    return { graph: g, later: later, ms: Math.round(performance.now() - started) };
   }
 
   // -- drawing ---------------------------------------------------------------------------------
@@ -147,6 +152,7 @@
     const depth = (i) => (nodes[i].parent === null ? 0 : 1 + depth(nodes[i].parent));
     clusters.sort((a, b) => depth(a.cluster) - depth(b.cluster)).forEach(drawCluster);
     g.edges().forEach((e) => drawEdge(g.edge(e)));
+    layout.later.forEach(([a, b]) => drawLater(g.node(a), g.node(b)));
     g.nodes().forEach((id) => {
       const v = g.node(id);
       if (v.index !== undefined) drawNode(v);
@@ -174,6 +180,13 @@
     path.dataset.from = String(e.from);
     path.dataset.to = String(e.to);
     if (e.to === featureMap) path.classList.add("feature-map");
+  }
+  function drawLater(from, to) {
+    const x0 = from.x + from.width / 2, x1 = to.x + to.width / 2;
+    const bend = Math.max(x0, x1) + 40 + Math.abs(from.y - to.y) * 0.05;
+    const d = "M" + x0 + " " + from.y + " C" + bend + " " + from.y + " " + bend + " " + to.y + " " + x1 + " " + to.y;
+    const path = el("path", { d: d, class: "edge later" }, $("ki-edges"));
+    el("title", {}, path, "a later call of a layer that is called more than once");
   }
   function drawTerminal(v) {
     const group = el("g", { class: "node terminal", transform: "translate(" + (v.x - v.width / 2) + "," + (v.y - v.height / 2) + ")" }, $("ki-nodes"));
