@@ -115,7 +115,7 @@ def measure(
     size = len(page.encode("utf-8"))
     lines = [
         ("layers (walk)", f"{len(rows)}"),
-        ("edges drawn", f"{len(summary.graph.edges)}"),
+        ("connections", f"{len(summary.graph.edges)}"),
         ("model build (not part of the page)", f"{built:.1f} s"),
         ("summary(model), cold", f"{cold:.2f} s"),
         ("graph structure alone", f"{structure * 1000:.1f} ms"),

@@ -266,6 +266,22 @@ def test_a_subclassed_model_has_groups_but_no_connections(subclassed: keras.Mode
     assert not data["model"]["hasGraph"] and data["edges"] == [] and data["terminals"] == []
 
 
+def test_a_graph_it_cannot_follow_leaves_the_summary_whole(
+    nested: keras.Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keras_inspect.cli import graph_data
+
+    def broken(self: Any) -> None:
+        raise RuntimeError("an unusual graph record")
+
+    monkeypatch.setattr(graph_data._EdgeTracer, "trace", broken)
+    s = ki.summary(nested)
+    assert len(s.rows) == 6 and s.choice("logits").path == ("head",)
+    data = page_data(s)
+    assert data["edges"] == [] and data["terminals"] == []
+    assert data["model"]["edgesError"] == "RuntimeError: an unusual graph record"
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 

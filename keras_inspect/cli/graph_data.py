@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from keras_inspect.answers.search import DEFAULT_STRATEGY, _candidates, classifier
+from keras_inspect.errors import clip
 from keras_inspect.graph.inspected import InspectedModel
 
 #: What one layer of the walk is, for the picture.
@@ -71,6 +72,7 @@ class GraphStructure:
     :ivar search_paths: one per role, in the summary's role order.
     :ivar has_graph: whether the model itself has a functional graph (a subclassed model, or a
         Sequential never built, has none: no connections, its layers in tracking order).
+    :ivar edges_error: why the connections could not be read (then there are none).
     """
 
     rows: tuple[Any, ...]
@@ -80,6 +82,7 @@ class GraphStructure:
     edges: tuple[tuple[int, int], ...] = ()
     search_paths: tuple[SearchPath, ...] = ()
     has_graph: bool = True
+    edges_error: str | None = None
 
 
 def graph_structure(
@@ -98,8 +101,13 @@ def graph_structure(
         else LAYER
         for i, entry in enumerate(entries)
     )
-    tracer = _EdgeTracer(view, index, kinds)
-    terminals, edges = tracer.trace()
+    edges_error = None
+    try:
+        terminals, edges = _EdgeTracer(view, index, kinds).trace()
+    except Exception as error:
+        # A summary must not fail on a graph record it cannot follow; the page says so.
+        terminals, edges = (), ()
+        edges_error = f"{type(error).__name__}: {clip(str(error))}"
     return GraphStructure(
         rows=tuple(rows),
         parents=parents,
@@ -108,6 +116,7 @@ def graph_structure(
         edges=edges,
         search_paths=tuple(search_path(view, role, index) for role in roles),
         has_graph=reader.has_graph(view.model),
+        edges_error=edges_error,
     )
 
 

@@ -161,7 +161,8 @@
     decorate();
     const shown = document.querySelectorAll("#ki-svg [data-index]").length;
     $("ki-status").textContent = N + " layers, " + shown + " drawn (" + (N - shown) +
-      " in folded groups); layout " + layout.ms + " ms";
+      " in folded groups); layout " + layout.ms + " ms" +
+      (data.model.edgesError ? "; connections not shown: " + data.model.edgesError : "");
     document.body.dataset.layoutMs = String(layout.ms);
   }
   function drawCluster(v) {
