@@ -108,6 +108,18 @@ def test_edges_cross_two_levels_of_nesting() -> None:
     assert sorted(map(tuple, data["edges"])) == [(0, 3), (3, 4), (4, 5), (5, 6), (6, 8), (7, 0)]
 
 
+def test_a_layer_called_in_two_models_is_a_node_at_each_place() -> None:
+    shared = keras.layers.Dense(4, name="shared")
+    inner_input = keras.Input((4,))
+    inner = keras.Model(inner_input, shared(inner_input), name="inner")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, shared(inner(inputs)))
+    data = page_data(ki.summary(model))
+    assert [n["name"] for n in data["nodes"]] == ["inner", "shared", "shared"]
+    assert [n["parent"] for n in data["nodes"]] == [None, 0, None]
+    assert sorted(map(tuple, data["edges"])) == [(1, 2), (2, 4), (3, 1)]
+
+
 def test_edges_pass_through_operations_and_every_call_of_a_shared_model() -> None:
     shared = keras.layers.Dense(3, name="shared")
     tower = keras.Sequential([keras.Input((4,)), shared], name="tower")
@@ -166,12 +178,17 @@ def test_each_search_path_replays_the_reverse_strategy(nested: keras.Model) -> N
     s = ki.summary(nested)
     data = page_data(s)
     layers = [e.layer for e in ki.walk(nested)]
+    everything = list(range(len(layers) - 1, -1, -1))
     for pick in data["chosen"]:
-        chosen = ki.find_layer_with(nested, role=pick["role"])
-        answer = layers.index(chosen)
-        expected = list(range(len(layers) - 1, answer - 1, -1))
-        assert pick["visited"] == expected and pick["found"] and pick["node"] == answer
         assert pick["strategy"] == "reverse"
+        if not pick["found"]:  # a role no layer of this model plays: every layer was looked at
+            with pytest.raises(ki.NoMatchingLayerError):
+                ki.find_layer_with(nested, role=pick["role"])
+            assert pick["visited"] == everything and pick["node"] is None
+            continue
+        answer = layers.index(ki.find_layer_with(nested, role=pick["role"]))
+        assert pick["visited"] == everything[: everything.index(answer) + 1]
+        assert pick["node"] == answer
     assert [p["visited"] for p in data["chosen"] if p["role"] == "normalization"] == [[5, 4, 3, 2]]
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-
-from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.adapters.stock import stock_layers_of
 from keras_inspect.answers.target_layer import is_spatial
+from keras_inspect.hooks.specs import hookimpl
 
 
 def _output_shape(layer: Any) -> tuple | None:
@@ -28,9 +27,12 @@ def _output_shape(layer: Any) -> tuple | None:
 
 @hookimpl
 def keras_inspect_classify_layer(layer: Any, role: str) -> bool | None:
-    if role != "feature_map" or not isinstance(layer, keras.layers.Layer):
+    if role != "feature_map":
         return None
-    if isinstance(layer, (keras.Model, keras.layers.InputLayer)):
+    stock = stock_layers_of(layer)
+    if stock is None:
+        return None
+    if isinstance(layer, (stock.model, stock.input_layer)):
         return False
     shape = _output_shape(layer)
     return shape is not None and is_spatial(shape, layer)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from keras_inspect.answers.search import classifier, find_entry, find_in
 from keras_inspect.autograph import plain_python
 from keras_inspect.errors import NoMatchingLayerError
+from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.answers.search import classifier, find_in
 
 
 def spatial_dims(shape: tuple[Any, ...], layer: Any = None) -> tuple[Any, ...] | None:
@@ -50,10 +51,37 @@ def get_target_layer(model: Any, name: Any = None) -> Any:
     return find_in(view, role="feature_map")
 
 
+def default_logits(view: InspectedModel) -> Endpoint:
+    """What ``expose(model)`` returns first: the logits layer's output (at the place where it
+    produces logits, for a layer called in several models)."""
+    return Endpoint(path=find_entry(view, role="logits").path)
+
+
+def default_feature_map(view: InspectedModel) -> Endpoint:
+    """What explanations look at by default: the input of the last global pooling layer (the
+    feature map of CAM and Grad-CAM); without one, the token sequence or spatial map nearest
+    the logits on the way to them, i.e. what a token reduction consumes (a vision transformer's
+    tokens before its class-token slice, a text classifier's before its pooled dense layer, a
+    causal language model's final hidden states)."""
+    try:
+        pooling = find_entry(view, role="pooling")
+    except NoMatchingLayerError as error:
+        layer = _trace_to_feature_map(view)
+        if layer is None:
+            raise NoMatchingLayerError(
+                f"{error} Model {view.name!r} has no global pooling layer, and no token sequence "
+                "or spatial map leads to its logits, so there is no default feature map: name "
+                "the signal to use (expose(model, arguments=...), gradients(model, x, "
+                "signals=...))."
+            ) from None
+        return Endpoint(path=view.entry_of(layer).path)
+    return Endpoint(path=pooling.path, link="input")
+
+
 def _trace_to_feature_map(view: InspectedModel) -> Any | None:
     reader = view.reader
     try:
-        logits = find_in(view, role="logits")
+        logits = find_entry(view, role="logits")
     except NoMatchingLayerError:
         return None
     start = _last_call_input(view, logits)
@@ -113,10 +141,11 @@ def _index_of(tensors: list[Any], tensor: Any) -> int:
     return next(i for i, t in enumerate(tensors) if t is tensor)
 
 
-def _last_call_input(view: InspectedModel, layer: Any) -> tuple[Any, list] | None:
-    """The first input tensor of ``layer``'s last call, with the stack of nested calls above it."""
+def _last_call_input(view: InspectedModel, entry: Any) -> tuple[Any, list] | None:
+    """The first input tensor of the last call of ``entry``'s layer, with the stack of nested
+    calls above it."""
     reader = view.reader
-    entry = view.entry_of(layer)
+    layer = entry.layer
     if not entry.in_graph:
         return None
     stack: list[tuple[Any, Any]] = []

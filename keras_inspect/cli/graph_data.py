@@ -92,8 +92,9 @@ def graph_structure(
     summary's rows of every walked layer, in walk order."""
     entries = view.entries
     reader = view.reader
-    index = {id(entry.layer): i for i, entry in enumerate(entries)}
-    parents = tuple(_parent(entry, index) for entry in entries)
+    # By path: a layer called in several models is walked (and drawn) at each place.
+    index = {entry.path: i for i, entry in enumerate(entries)}
+    parents = tuple(index.get(entry.path[:-1]) for entry in entries)
     has_children = {p for p in parents if p is not None}
     kinds = tuple(
         (MODEL if entry.in_graph and reader.has_graph(entry.layer) else OWNER)
@@ -120,22 +121,20 @@ def graph_structure(
     )
 
 
-def _parent(entry: Any, index: dict[int, int]) -> int | None:
-    container = entry.container
-    return None if container is None else index.get(id(container))
-
-
-def search_path(view: InspectedModel, role: str, index: dict[int, int]) -> SearchPath:
+def search_path(
+    view: InspectedModel, role: str, index: dict[tuple[str, ...], int]
+) -> SearchPath:
     """Replay ``find_layer_with(model, role=role)``: the default strategy's order, asking the
-    same (cached) classifier, recording each layer until the first that plays the role."""
+    same (cached) classifier at each place, recording each layer until the first that plays
+    the role."""
     visited: list[int] = []
     try:
         plays = classifier(view, role)
-        for layer in _candidates(view, DEFAULT_STRATEGY):
-            position = index.get(id(layer))
+        for entry in _candidates(view, DEFAULT_STRATEGY):
+            position = index.get(entry.path)
             if position is not None:  # a strategy may also yield input layers
                 visited.append(position)
-            if plays(layer)[0]:
+            if plays(entry.layer, entry)[0]:
                 return SearchPath(
                     role=role, strategy=DEFAULT_STRATEGY, visited=tuple(visited), found=True
                 )
@@ -147,22 +146,21 @@ def search_path(view: InspectedModel, role: str, index: dict[int, int]) -> Searc
     return SearchPath(role=role, strategy=DEFAULT_STRATEGY, visited=tuple(visited))
 
 
+#: A graph model and where it sits: its path in the walk (``()`` for the model itself).
+_Place = tuple[tuple[str, ...], Any]
+
+
 class _EdgeTracer:
     """Follows every functional graph of the model (the top one and nested graph models)."""
 
-    def __init__(self, view: InspectedModel, index: dict[int, int], kinds: Sequence[str]) -> None:
+    def __init__(
+        self, view: InspectedModel, index: dict[tuple[str, ...], int], kinds: Sequence[str]
+    ) -> None:
         self.view = view
         self.reader = view.reader
         self.index = index
         self.kinds = kinds
         self.top = view.model
-        # A nested model's graph is followed where the walk met it; its container is the graph
-        # that calls it.
-        self.caller = {
-            id(entry.layer): entry.container
-            for i, entry in enumerate(view.entries)
-            if kinds[i] == MODEL
-        }
         self.terminals: list[Terminal] = []
         self.inputs: dict[int, int] = {}
 
@@ -178,18 +176,18 @@ class _EdgeTracer:
                 Terminal(kind="input", name=str(name or "input"), shape=_shape(tensor))
             )
         edges: dict[tuple[int, int], None] = {}
-        containers = [self.top] + [
-            e.layer for i, e in enumerate(self.view.entries) if self.kinds[i] == MODEL
+        places: list[_Place] = [((), self.top)] + [
+            (e.path, e.layer) for i, e in enumerate(self.view.entries) if self.kinds[i] == MODEL
         ]
-        for container in containers:
-            for consumer, tensor in self._consumed(container):
-                for source in self._sources(tensor, container):
+        for place in places:
+            for consumer, tensor in self._consumed(place):
+                for source in self._sources(tensor, place):
                     edges.setdefault((source, consumer), None)
         count = len(self.kinds)
         for k, tensor in enumerate(reader.outputs(self.top)):
             node = count + len(self.terminals)
             self.terminals.append(Terminal(kind="output", name=f"output {k}", shape=_shape(tensor)))
-            for source in self._sources(tensor, self.top):
+            for source in self._sources(tensor, ((), self.top)):
                 edges.setdefault((source, node), None)
         # Input terminals were numbered before the outputs were known: shift them past layers.
         shifted = {(self._number(s), self._number(c)): None for s, c in edges}
@@ -198,33 +196,40 @@ class _EdgeTracer:
     def _number(self, node: int) -> int:
         return -node - 1 + len(self.kinds) if node < 0 else node
 
-    def _consumed(self, container: Any) -> Iterable[tuple[int, Any]]:
-        """``(consumer, input tensor)`` for each call in ``container``'s graph of a walked
+    def _at(self, place: _Place, layer: Any) -> int | None:
+        """The walk index of ``layer`` as called in the graph at ``place``, if walked there."""
+        position = self.index.get((*place[0], getattr(layer, "name", None)))
+        if position is None or self.view.entries[position].layer is not layer:
+            return None
+        return position
+
+    def _consumed(self, place: _Place) -> Iterable[tuple[int, Any]]:
+        """``(consumer, input tensor)`` for each call in the graph at ``place`` of a walked
         layer that computes (not a nested graph model: its inner layers consume instead)."""
         reader = self.reader
-        graph = reader.graph_of(container)
+        graph = reader.graph_of(place[1])
         if graph is None:
             return
         layered = reader.nodes_by_depth(graph)
         for depth in sorted(layered, reverse=True):
             for node in layered[depth]:
                 layer = reader.node_layer(node)
-                position = None if layer is None else self.index.get(id(layer))
+                position = None if layer is None else self._at(place, layer)
                 if position is None or self.kinds[position] == MODEL:
                     continue
                 for tensor in reader.node_tensors(node, "input"):
                     yield position, tensor
 
-    def _sources(self, tensor: Any, container: Any) -> list[int]:
-        """The nodes that produce ``tensor`` in ``container``'s graph: walk indices, or
+    def _sources(self, tensor: Any, place: _Place) -> list[int]:
+        """The nodes that produce ``tensor`` in the graph at ``place``: walk indices, or
         ``-k - 1`` for the model's input terminal ``k``."""
         reader = self.reader
         found: list[int] = []
-        pending = [(tensor, container)]
-        seen: set[tuple[int, int]] = set()
+        pending = [(tensor, place)]
+        seen: set[tuple[int, tuple[str, ...]]] = set()
         while pending:
-            tensor, container = pending.pop()
-            key = (id(tensor), id(container))
+            tensor, place = pending.pop()
+            key = (id(tensor), place[0])
             if key in seen:
                 continue
             seen.add(key)
@@ -235,40 +240,42 @@ class _EdgeTracer:
             if reader.node_layer(node) is None or (
                 reader.is_layer(operation) and reader.is_input_layer(operation)
             ):
-                pending.extend(self._outer_feeds(tensor, container, found))
+                pending.extend(self._outer_feeds(tensor, place, found))
                 continue
-            position = self.index.get(id(operation))
+            position = self._at(place, operation)
             if position is None:  # an operation that is not a layer: look through it
-                pending.extend((t, container) for t in reader.node_tensors(node, "input"))
+                pending.extend((t, place) for t in reader.node_tensors(node, "input"))
             elif self.kinds[position] == MODEL:
                 # A nested model's output: the inner tensor it returns at the same place.
                 outputs = reader.node_tensors(node, "output")
                 inner = reader.outputs(operation)
                 k = _position(outputs, tensor)
                 if k is not None and k < len(inner):
-                    pending.append((inner[k], operation))
+                    pending.append((inner[k], (self.view.entries[position].path, operation)))
             else:
                 found.append(position)
         return found
 
-    def _outer_feeds(self, tensor: Any, container: Any, found: list[int]) -> list[tuple[Any, Any]]:
-        """A graph input: the model's own (a terminal), or what feeds a nested model where it
-        is called (every call of it)."""
-        if container is self.top:
+    def _outer_feeds(self, tensor: Any, place: _Place, found: list[int]) -> list[tuple[Any, _Place]]:
+        """A graph input: the model's own (a terminal), or what feeds a nested model in the
+        graph that calls it (at every call)."""
+        path, container = place
+        if not path:
             terminal = self.inputs.get(id(tensor))
             if terminal is not None:
                 found.append(-terminal - 1)
             return []
         reader = self.reader
         k = _position(reader.inputs(container), tensor)
-        outer = self.caller.get(id(container))
-        if k is None or outer is None:
+        outer_path = path[:-1]
+        outer = self.top if not outer_path else self.view.entries[self.index[outer_path]].layer
+        if k is None:
             return []
         feeds = []
         for call in reader.calls(container, outer):
             given = reader.call_tensors(call, "input")
             if k < len(given):
-                feeds.append((given[k], outer))
+                feeds.append((given[k], (outer_path, outer)))
         return feeds
 
 

@@ -21,15 +21,12 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from keras_inspect.cli.console import printable
 from keras_inspect.cli.summary_render import format_shapes, short_plugin
-
-if TYPE_CHECKING:
-    from keras_inspect.cli.summary import ModelSummary
 
 __all__ = ["FORMAT", "LIMITS", "iframe", "page_data", "render_page"]
 
@@ -67,10 +64,12 @@ def _maybe(text: Any, kind: str) -> str | None:
     return None if text is None else clip(text, kind)
 
 
-def page_data(summary: ModelSummary, *, token_geometry: Any = None) -> dict[str, Any]:
+def page_data(summary: Any, *, token_geometry: Any = None) -> dict[str, Any]:
     """The page's data: plain JSON types, every string bounded (see the module docstring).
 
-    :param summary: a summary made by :func:`keras_inspect.summary` (it holds the graph).
+    :param summary: a :class:`~keras_inspect.cli.summary.ModelSummary` made by
+        :func:`keras_inspect.summary` (it holds the graph). Typed ``Any``: ``summary`` imports
+        this module, which therefore does not import it back.
     :param token_geometry: token signals' geometry, ``{signal: {field: value}}``; default: the
         summary's own ``token_geometry`` if it has one. Nothing is shown when absent.
     """
@@ -104,7 +103,7 @@ def page_data(summary: ModelSummary, *, token_geometry: Any = None) -> dict[str,
         chosen.append(
             {
                 "role": clip(choice.role, "role"),
-                "node": where.get(choice.path) if choice.path is not None else None,
+                "node": _answer(path, choice, where),
                 "plugin": _plugin(choice.plugin),
                 "error": _maybe(choice.error, "message"),
                 "strategy": None if path is None else clip(path.strategy, "role"),
@@ -147,6 +146,14 @@ def page_data(summary: ModelSummary, *, token_geometry: Any = None) -> dict[str,
             where,
         ),
     }
+
+
+def _answer(path: Any, choice: Any, where: dict[tuple[str, ...], int]) -> int | None:
+    # Where the replayed search stopped: the place of a layer walked at several places where
+    # it plays the role; the summary's choice names the layer.
+    if path is not None and path.found and path.visited:
+        return path.visited[-1]
+    return where.get(choice.path) if choice.path is not None else None
 
 
 def _plugin(name: str | None) -> str | None:
@@ -221,7 +228,7 @@ def _asset(name: str) -> str:
     return resources.files("keras_inspect.cli").joinpath("assets", name).read_text("utf-8")
 
 
-def render_page(summary: ModelSummary, *, token_geometry: Any = None) -> str:
+def render_page(summary: Any, *, token_geometry: Any = None) -> str:
     """The whole page, as one HTML document (see :func:`page_data` for the arguments)."""
     parts = {marker: _asset(name) for marker, name in _ASSETS.items()}
     for marker, text in parts.items():

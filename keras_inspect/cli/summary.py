@@ -304,7 +304,7 @@ def _layer_facts(
         layer = entry.layer
         decisions = [
             RoleDecision(role=name, plugin=plugin)
-            for name, plugin in role_decisions(view, layer, roles)
+            for name, plugin in role_decisions(view, entry, roles)
         ]
         bias, bias_plugin = layer_bias(pm, layer, reader)
         row = LayerRow(

@@ -1,174 +1,194 @@
-"""Symbolic tensors for signals anywhere in a model, connected to the model's own inputs.
+"""The signal engine: one re-trace of a model in which each requested signal is recorded, and may
+be edited where it is produced.
 
-A signal in the top model's graph is one of its symbolic tensors. A signal inside a nested graph
-model is made reachable by calling, where the nested model was called, a flat sub-model over the
-nested model's *existing* graph that also returns the wanted signals; the enclosing graph is
-re-traced around that call, and only the operations downstream of it are called again. No inner
-layer is called again, every layer object (and so every weight) is shared, and each layer is
-computed once by the new model.
+A signal in a container's graph is one of its symbolic tensors. A signal inside a nested graph
+model is reached by calling, where the nested model was called (its last call), a flat sub-model
+over the nested model's *existing* graph that also returns the wanted signals (and takes their
+edits as extra inputs); the enclosing graph is re-traced around that call, and only what is
+downstream of a change is called again. No layer upstream of a change is called again, every
+layer object (and so every weight) is shared.
 
-Two requests need a changed call rather than an existing tensor, and are served by substituting
-one node while its graph is re-traced (the graph reader provides both):
+Two requests need a changed call rather than an existing tensor, served by substituting one node
+while its graph is re-traced (the graph reader provides both):
 
 - ``link="pre_activation"`` on a layer with a fused activation: the node becomes the layer
   without its activation followed by the activation;
 - a layer inside a subclassed layer (no graph): the enclosing layer's node becomes a wrapper that
   intercepts the inner layer's call.
 
-Results are cached in the model's :class:`InspectedModel`, so asking again adds no nodes.
+An edit is ``"add"`` (``z + e``: a perturbation, whose derivative at ``e = 0`` is the gradient at
+``z``, residual branches included) or ``"replace"`` (``e`` in place of ``z``: interventions). The
+value reported for an edited signal is the one before its edit; for a signal only recorded, the
+one everything downstream sees.
+
+:func:`trace` starts from a container's own inputs (``expose``, ``gradients``, interventions);
+:func:`cut` starts from replacement values alone, leaving out everything upstream of them
+(``split``'s head).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from keras_inspect.graph.endpoints import Endpoint, locate
+import attrs
+
 from keras_inspect.errors import EndpointError, name_of, shorten
-from keras_inspect.graph.reader import GraphReader, graph_lock
+from keras_inspect.graph.endpoints import Endpoint, locate
 from keras_inspect.graph.inspected import InspectedModel
+from keras_inspect.graph.reader import GraphReader, NewName
+from keras_inspect.signals.requests import Edit, Request
+from keras_inspect.signals.substitutes import Call, chunks, collecting, intercepted_call, split_call
 
 
-class _Request:
-    """One wanted signal, relative to the container currently being processed."""
 
-    __slots__ = ("endpoint", "rest")
+def trace(
+    view: InspectedModel,
+    container: Any,
+    requests: Sequence[Request],
+    new_name: NewName,
+    *,
+    reroute: bool = True,
+) -> tuple[list[Any], list[list[Any]]]:
+    """``container``'s graph re-traced on its own inputs with the requests' edits.
 
-    def __init__(self, endpoint: Endpoint, rest: tuple[str, ...]) -> None:
-        self.endpoint = endpoint
-        self.rest = rest  # path below the current container
-
-
-def require_graph(view: InspectedModel) -> None:
-    """Raise the error that explains why a model without a functional graph cannot do this."""
-    if not view.reader.has_graph(view.model):
-        raise EndpointError(
-            f"Model {view.name!r} has no functional graph (a subclassed model, or a Sequential "
-            f"that was never built): build it on an input first, e.g. "
-            f"Sequential([{view.reader.input_call}, ...])."
-        )
-
-
-@contextlib.contextmanager
-def failing_leaves_nothing(view: InspectedModel) -> Iterator[None]:
-    """If the block fails, remove the calls it added to the model's layers and forget what it
-    cached over them: a failed request leaves the model (and the caches) as they were."""
-    before = view.cache_keys()
-    try:
-        with view.reader.undo_calls_on_failure(view.layers()):
-            yield
-    except BaseException:
-        view.forget_since(before)
-        raise
-
-
-def connected_tensors(
-    view: InspectedModel, endpoints: Sequence[Endpoint], *, signals_only: bool = False
-) -> list[Any]:
-    """Symbolic tensors of ``endpoints`` connected to the model's own inputs, flattened in order.
-
-    With ``signals_only`` the tensors are meant to be the only outputs of a new model (the body
-    of :func:`~keras_inspect.split`): nested models then compute only what the signals need,
-    and nothing downstream of a signal is called again. Remembered per model, so asking again
-    adds no nodes to the model's layers.
-    """
-    groups = connected_groups(view, endpoints, signals_only=signals_only)
-    return [t for group in groups for t in group]
-
-
-def connected_groups(
-    view: InspectedModel, endpoints: Sequence[Endpoint], *, signals_only: bool = False
-) -> list[list[Any]]:
-    """:func:`connected_tensors`, one list of tensors per endpoint."""
-    require_graph(view)
-
-    def build() -> list[list[Any]]:
-        requests = [_Request(endpoint, endpoint.path) for endpoint in endpoints]
-        return _taps(view, view.model, requests, signals_only)[0]
-
-    found = built_once(view, "connected", (signals_only, *endpoints), build)
-    return [list(group) for group in found]
-
-
-def built_once(view: InspectedModel, kind: str, key: Any, build: Callable[[], Any]) -> Any:
-    """``build()``, remembered in ``view``'s cache of ``kind`` under ``key``.
-
-    Built under the graph lock (two threads asking at once build it once) and so that a failure
-    leaves the model and the caches as they were (:func:`failing_leaves_nothing`).
-    """
-    cache = view.cache(kind)
-    found = cache.get(key)
-    if found is None:
-        with graph_lock:
-            found = cache.get(key)  # another thread may have built it while this one waited
-            if found is None:
-                with failing_leaves_nothing(view):
-                    found = cache[key] = build()
-    return found
-
-
-def _taps(
-    view: InspectedModel, container: Any, requests: list[_Request], signals_only: bool
-) -> tuple[list[list[Any]], dict[int, Any]]:
-    """For each request, its tensors in ``container``'s graph (connected to its inputs).
-
-    Also returns the re-trace mapping (``id`` of an original tensor -> its new counterpart),
-    empty when nothing had to be re-traced.
+    Returns the container's flat outputs as the edits leave them (empty without ``reroute``,
+    where nothing downstream of a signal is called again and no request may edit), and each
+    request's values.
     """
     reader = view.reader
-    results: list[list[Any] | None] = [None] * len(requests)
     substitutes: dict[int, Any] = {}
-    collected: dict[int, list[list[list[Any]]]] = {}
-    # request position -> (key of the substitute that yields it, index among its signals)
-    pending: dict[int, tuple[int, int]] = {}
+    sinks: dict[int, list[list[list[Any]]]] = {}
+    found: dict[int, tuple[int, int]] = {}  # request -> (substitute key, index of its values)
     for child, positions in by_child(reader, container, requests).items():
-        sub_requests = [_Request(requests[p].endpoint, requests[p].rest[1:]) for p in positions]
-        if reader.has_graph(child):
-            call = _nested_call(view, child, sub_requests, signals_only)
-        else:
-            call = _intercepted_call(reader, child, sub_requests)
-        sink = collected.setdefault(id(child), [])
-        if signals_only:
-            for node in reader.calls(child, container):
-                keep = reader.call_tensors(node, "output")
-                substitutes[id(node)] = _collecting(call, sink, keep)
-        else:
-            substitutes[id(child)] = _collecting(call, sink)
-        for offset, position in enumerate(positions):
-            pending[position] = (id(child), offset)
+        call = last_call(reader, child, container)
+        below = [requests[p].below() for p in positions]
+        make = _nested_call if reader.has_graph(child) else intercepted_call
+        keep = None if reroute else reader.call_tensors(call, "output")
+        substitutes[id(call)] = collecting(
+            make(view, child, below, new_name, reroute), sinks.setdefault(id(call), []), keep
+        )
+        found.update((p, (id(call), offset)) for offset, p in enumerate(positions))
 
-    located = {}
-    for position, request in enumerate(requests):
-        if len(request.rest) != 1:
+    edits: dict[int, list[tuple[Edit, Any]]] = {}
+    located: dict[int, Any] = {}
+    splits: dict[int, tuple[Any, Any, list[Request]]] = {}
+    for position, item_request in enumerate(requests):
+        if len(item_request.rest) != 1:
             continue
-        item = locate(view, request.endpoint)
-        located[position] = item
+        item = locate(view, item_request.endpoint)
         layer = item.entry.layer
-        if request.endpoint.link == "pre_activation" and reader.activation_of(layer):
-            key = id(item.call)
-            if key not in substitutes:
-                tag = call_tag(reader, layer, container, item.call)
-                call = _split_call(reader, layer, tag)
-                keep = reader.call_tensors(item.call, "output") if signals_only else None
-                substitutes[key] = _collecting(call, collected.setdefault(key, []), keep)
-            pending[position] = (key, 0)
+        if item_request.endpoint.link == "pre_activation" and reader.activation_of(layer):
+            splits.setdefault(id(item.call), (layer, item.call, []))[2].append(item_request)
+            # A split's values are [before its edits], [after them].
+            found[position] = (id(item.call), 0 if item_request.edit else 1)
+            continue
+        located[position] = item
+        for tensor, value in zip(item.tensors, item_request.values):
+            edits.setdefault(id(tensor), []).append((item_request.edit or "add", value))
+    for key, (layer, call, group) in splits.items():
+        changes = [(r.edit, r.values[0]) for r in group if r.edit and r.values]
+        keep = None if reroute else reader.call_tensors(call, "output")
+        split = split_call(reader, layer, _editor(reader, changes, new_name), new_name)
+        substitutes[key] = collecting(split, sinks.setdefault(key, []), keep)
 
-    mapping = reader.retrace(container, reader.inputs(container), substitutes) if substitutes else {}
-    for position, (key, offset) in pending.items():
-        found = collected_signal(collected, key, offset, requests[position].endpoint, container)
-        results[position] = _select(found, requests[position].endpoint)
-    for position, item in located.items():
-        if results[position] is None:
-            results[position] = [mapping.get(id(t), t) for t in item.tensors]
-    return [r if r is not None else [] for r in results], mapping
+    before: dict[int, Any] = {}
+    mapping: dict[int, Any] = {}
+    if substitutes or edits:
+        changed = {key: _editor(reader, changes, new_name) for key, changes in edits.items()}
+        mapping = reader.retrace(
+            container, reader.inputs(container), substitutes, edits=changed, before=before
+        )
+    values: list[list[Any]] = []
+    for position, item_request in enumerate(requests):
+        if position in found:
+            key, offset = found[position]
+            collected = collected_signal(sinks, key, offset, item_request.endpoint, container)
+            values.append(_select(collected, item_request.endpoint))
+        elif item_request.edit:
+            tensors = located[position].tensors
+            values.append([before.get(id(t), mapping.get(id(t), t)) for t in tensors])
+        else:
+            values.append([mapping.get(id(t), t) for t in located[position].tensors])
+    outputs = [mapping.get(id(t), t) for t in reader.outputs(container)] if reroute else []
+    return outputs, values
+
+
+def cut(
+    view: InspectedModel, container: Any, requests: Sequence[Request], new_name: NewName
+) -> list[Any]:
+    """``container``'s flat outputs computed from the requests' replacement values alone.
+
+    Every output must be reached from them: a connection that bypasses the signals (a residual
+    around them, another input) is an error that names the output's producer.
+    """
+    reader = view.reader
+    seeds: dict[int, Any] = {}
+    for child, positions in by_child(reader, container, requests).items():
+        if not reader.has_graph(child):
+            endpoint = requests[positions[0]].endpoint
+            raise EndpointError(
+                f"Cannot split inside {name_of(child)!r}, a subclassed layer without a graph: "
+                f"its computation cannot be cut at {shorten(endpoint.name)}. Split at the output "
+                f"of {name_of(child)!r} instead, or use expose() to read the signal."
+            )
+        call = last_call(reader, child, container)
+        inner = cut(view, child, [requests[p].below() for p in positions], new_name)
+        seeds.update(zip(map(id, reader.call_tensors(call, "output")), inner))
+    for item_request in requests:
+        if len(item_request.rest) != 1:
+            continue
+        item = locate(view, item_request.endpoint)
+        layer = item.entry.layer
+        if item_request.endpoint.link == "pre_activation" and reader.activation_of(layer):
+            output = reader.call_tensors(item.call, "output")[0]
+            name = new_name(f"{layer.name}_activation")
+            seeds[id(output)] = reader.apply_activation(layer, item_request.values[0], name)
+        else:
+            seeds.update((id(t), v) for t, v in zip(item.tensors, item_request.values))
+    mapping = reader.retrace(container, [], {}, seeds=seeds)
+    outputs = []
+    for tensor in reader.outputs(container):
+        if id(tensor) not in mapping:
+            origin = reader.tensor_origin(tensor)
+            producer = name_of(origin[0]) if origin else "?"
+            signal = shorten(requests[0].endpoint.name) if requests else "?"
+            raise EndpointError(
+                f"Cannot split {view.name!r} at {signal}: the output of {name_of(container)!r} "
+                f"computed by layer {producer!r} can be reached without passing through that "
+                "signal (a connection bypasses it, or the output does not depend on it). Choose "
+                "a signal that every path to the outputs crosses, e.g. the output of a residual "
+                "block rather than a layer inside it."
+            )
+        outputs.append(mapping[id(tensor)])
+    return outputs
+
+
+def by_child(reader: GraphReader, container: Any, requests: Sequence[Request]) -> dict[Any, list[int]]:
+    """The positions of the requests below each child of ``container`` (their ``rest`` path has
+    more than one name), grouped by that child, in request order."""
+    children = {child.name: child for child in reader.children(container)}
+    grouped: dict[Any, list[int]] = {}
+    for position, item_request in enumerate(requests):
+        if len(item_request.rest) > 1:
+            grouped.setdefault(children[item_request.rest[0]], []).append(position)
+    return grouped
+
+
+def last_call(reader: GraphReader, child: Any, container: Any) -> Any:
+    """The call of ``child`` in ``container``'s graph whose signals are read and edited: a
+    nested model or subclassed layer called several times is reached at its last call."""
+    calls = reader.calls(child, container)
+    if not calls:
+        raise EndpointError(f"{name_of(child)!r} is never called in {name_of(container)!r}.")
+    return calls[-1]
 
 
 def collected_signal(
     sinks: dict[int, list[list[list[Any]]]], key: int, offset: int, endpoint: Endpoint, container: Any
 ) -> list[Any]:
-    """The tensors a substitute recorded for one signal at its last call; an error if the
-    substitute never ran (the signal is not computed from the container's inputs)."""
+    """The tensors a substitute recorded for one signal; an error if the substitute never ran
+    (the signal is not computed from the container's inputs)."""
     calls = sinks.get(key)
     if not calls:
         raise EndpointError(
@@ -178,19 +198,24 @@ def collected_signal(
     return list(calls[-1][offset])
 
 
-def _collecting(call: Any, sink: list, keep: list[Any] | None = None) -> Any:
-    """A substitute: computes the node with ``call`` and keeps its signals (last call wins).
+def _editor(
+    reader: GraphReader, changes: Sequence[tuple[Edit, Any]], new_name: NewName
+) -> Callable[[Any], Any]:
+    """``value -> edited value`` for the edits requested on one tensor: a replacement (at most
+    one), then every addition (several signals naming one tensor share its perturbation: the
+    derivative with respect to each of ``f(z + d1 + d2)`` is ``f'(z)``)."""
+    replaced = [value for mode, value in changes if mode == "replace"]
+    if len(replaced) > 1:
+        raise EndpointError("One signal is asked to be replaced by two values; replace it once.")
+    added = [value for mode, value in changes if mode == "add"]
 
-    With ``keep`` (the node's original outputs) the node's outputs are left as they were, so
-    nothing downstream is called again.
-    """
+    def edit(value: Any) -> Any:
+        result = replaced[0] if replaced else value
+        for extra in added:
+            result = reader.add(result, extra, new_name("keras_inspect_add"))
+        return result
 
-    def substitute(args: tuple, kwargs: dict) -> Any:
-        outputs, signals = call(args, kwargs)
-        sink.append(signals)
-        return outputs if keep is None else list(keep)
-
-    return substitute
+    return edit
 
 
 def _select(tensors: list[Any], endpoint: Endpoint) -> list[Any]:
@@ -204,98 +229,34 @@ def _select(tensors: list[Any], endpoint: Endpoint) -> list[Any]:
     return [tensors[endpoint.index]]
 
 
-def call_tag(reader: GraphReader, layer: Any, container: Any, call: Any) -> str:
-    """A suffix that keeps the names of layers made for one call of ``layer`` unique."""
-    calls = list(reader.calls(layer, container))
-    position = next((i for i, c in enumerate(calls) if c is call), 0)
-    return "" if position == 0 else f"_{position}"
-
-
-def _split_call(reader: GraphReader, layer: Any, tag: str) -> Any:
-    def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
-        pre, output = reader.split_activation(layer, args, kwargs, tag)
-        return output, [[pre]]
-
-    return call
-
-
 def _nested_call(
-    view: InspectedModel, child: Any, requests: list[_Request], signals_only: bool
-) -> Any:
+    view: InspectedModel, child: Any, requests: list[Request], new_name: NewName, reroute: bool
+) -> Call:
+    """A call of a sub-model over ``child``'s own graph that also returns the requests' values
+    (and takes their edit values as extra inputs)."""
     reader = view.reader
-    sub_model, sizes = _augmented_model(view, child, requests, signals_only)
-    n_outputs = 0 if signals_only else len(reader.outputs(child))
+    own = [
+        [reader.new_input(value, new_name("keras_inspect_edit")) for value in r.values]
+        for r in requests
+    ]
+    inner = [attrs.evolve(r, values=tuple(values)) for r, values in zip(requests, own)]
+    outputs, values = trace(view, child, inner, new_name, reroute=reroute)
+    sizes = [len(group) for group in values]
+    flat_own = [value for group in own for value in group]
+    structure = reader.input_structure(child)
+    sub_model = reader.build_model(
+        [structure, flat_own] if flat_own else structure,
+        [*outputs, *(t for group in values for t in group)],
+        name=new_name(f"{child.name}_signals"),
+    )
+    n_outputs = len(outputs)
+    outer = [value for r in requests for value in r.values]
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
-        flat = reader.flatten(reader.call_model(sub_model, args, kwargs))
-        taps = chunks(flat[n_outputs:], sizes)
-        return (None if signals_only else reader.pack_outputs(child, flat[:n_outputs])), taps
+        flat_args = reader.flatten(args[0] if len(args) == 1 else list(args))
+        given = reader.pack(structure, flat_args)
+        flat = reader.flatten(sub_model([given, outer] if outer else given, **kwargs))
+        result = reader.pack_outputs(child, flat[:n_outputs]) if n_outputs else None
+        return result, chunks(flat[n_outputs:], sizes)
 
     return call
-
-
-def _intercepted_call(reader: GraphReader, child: Any, requests: list[_Request]) -> Any:
-    return intercepted_call(reader, child, [(r.endpoint, r.rest, None) for r in requests])
-
-
-def intercepted_call(
-    reader: GraphReader, child: Any, requests: Sequence[tuple[Endpoint, tuple[str, ...], Any]]
-) -> Callable[[tuple, dict], tuple[Any, list[list[Any]]]]:
-    """A call of the subclassed layer ``child`` that also returns signals of its sub-layers.
-
-    Each request is ``(endpoint, path below child, delta)``; a delta (or ``None``) is added to
-    that signal where it is produced (see ``GraphReader.intercept``).
-    """
-    targets = [
-        {"path": list(rest), "link": endpoint.link, "node": endpoint.node, "delta": delta}
-        for endpoint, rest, delta in requests
-    ]
-    call = reader.intercept(child, targets)
-
-    def select(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
-        outputs, signals = call(args, kwargs)
-        picked = [
-            list(tensors) if endpoint.index is None else [tensors[endpoint.index]]
-            for (endpoint, _, _), tensors in zip(requests, signals)
-        ]
-        return outputs, picked
-
-    return select
-
-
-def by_child(reader: GraphReader, container: Any, requests: Sequence[Any]) -> dict[Any, list[int]]:
-    """The positions of the requests below each child of ``container`` (their ``rest`` path has
-    more than one name), grouped by that child, in request order."""
-    children = {child.name: child for child in reader.children(container)}
-    grouped: dict[Any, list[int]] = {}
-    for position, request in enumerate(requests):
-        if len(request.rest) > 1:
-            grouped.setdefault(children[request.rest[0]], []).append(position)
-    return grouped
-
-
-def chunks(flat: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
-    """``flat`` cut into consecutive lists of the given sizes."""
-    out, start = [], 0
-    for size in sizes:
-        out.append(list(flat[start : start + size]))
-        start += size
-    return out
-
-
-def _augmented_model(
-    view: InspectedModel, child: Any, requests: list[_Request], signals_only: bool
-) -> tuple[Any, list[int]]:
-    """A flat model over ``child``'s own graph returning its outputs (unless
-    ``signals_only``), then the wanted signals; remembered per model and request."""
-    reader = view.reader
-    cache = view.cache("augmented")
-    key = (id(child), signals_only, *((r.rest, r.endpoint) for r in requests))
-    found = cache.get(key)
-    if found is None:
-        groups, mapping = _taps(view, child, requests, signals_only)
-        sizes = [len(g) for g in groups]
-        own = [] if signals_only else [mapping.get(id(t), t) for t in reader.outputs(child)]
-        outputs = [*own, *(t for g in groups for t in g)]
-        found = cache[key] = (reader.build_model(reader.input_structure(child), outputs), sizes)
-    return found

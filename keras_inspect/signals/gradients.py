@@ -6,7 +6,7 @@ needs the gradient of a class score with respect to some of the signals it finds
 computes them for signals anywhere (nested backbones, layers bypassed by residual connections,
 pre-activations, layers inside subclassed layers reached by interception) with one forward and
 one backward pass, whatever the number of signals, on TensorFlow, JAX and PyTorch, eagerly or
-inside ``tf.function(jit_compile=True)`` and ``jax.jit`` (see :mod:`.perturbation` for how).
+inside ``tf.function(jit_compile=True)`` and ``jax.jit`` (see :mod:`.edited` for how).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from keras import ops
 
 from keras_inspect.autograph import plain_python
 from keras_inspect.signals.autodiff import value_and_gradients, without_gradients
-from keras_inspect.graph.endpoints import Endpoint, to_endpoint, to_endpoints
+from keras_inspect.answers.descriptors import to_endpoint, to_endpoints
+from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.errors import EndpointError, describe
-from keras_inspect.signals.expose import default_feature_map, default_logits
+from keras_inspect.answers.target_layer import default_feature_map, default_logits
 from keras_inspect.graph.inspected import inspect_model
-from keras_inspect.signals.perturbation import perturbed_model
-from keras_inspect.signals.engine import require_graph
+from keras_inspect.signals.edited import edited_model
+from keras_inspect.signals.building import require_graph
 from keras_inspect.answers.units import gather_units, is_concrete
 
 
@@ -93,13 +94,13 @@ def gradients(
     wanted = [default_feature_map(view)] if signals is None else to_endpoints(view, signals)
     if not wanted:
         raise EndpointError("gradients needs at least one signal; received an empty list.")
-    built = perturbed_model(view, logits, wanted)
+    built = edited_model(view, [logits], [(signal, "add") for signal in wanted])
     inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
-    count = sum(built.sizes)
+    count = sum(built.edit_sizes)
     units = built.model.outputs[0].shape[-1]
     select = _scores(target, units)
     batch = _batch_size(reader.flatten(inputs))
-    zeros = [ops.zeros((batch, *_static(d, view.name)), dtype=d.dtype) for d in built.deltas]
+    zeros = [ops.zeros((batch, *_static(d, view.name)), dtype=d.dtype) for d in built.edits]
 
     # What no delta reaches runs once, outside the autodiff.
     with without_gradients():
