@@ -26,6 +26,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("hooks",),
     ("graph",),
     ("answers",),
+    ("engine",),
     ("signals",),
     ("adapters", "plugins"),
     ("inspection", "__init__"),

@@ -31,7 +31,7 @@ def _reads_a_model_input(entry: Any) -> bool:
     container = entry.container
     reader = reader_of(container)
     if reader is None or not entry.calls:
-        return True  # nothing recorded to tell (inside a subclassed layer): a lookup it is
+        return False  # nothing recorded to tell (inside a subclassed layer)
     tensors = reader.call_tensors(entry.calls[0], "input")
     origin = reader.tensor_origin(tensors[0]) if tensors else None
     return origin is not None and reader.is_input_layer(origin[0])
@@ -49,4 +49,6 @@ def keras_inspect_classify_layer(layer: Any, role: str, entry: Any) -> bool | No
         return True if reverse else None
     if entry is None:
         return True
-    return not reverse and _reads_a_model_input(entry)
+    if reverse or not _reads_a_model_input(entry):
+        return None  # a plugin that knows the model may still say (keras-hub's does)
+    return True

@@ -40,6 +40,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     # Lookups of token ids (ReversibleEmbedding derives from Embedding since Keras 3.12).
     "embedding": ("Embedding",),
+    "conv2d": ("Conv2D",),
     # Their bias acts inside the recurrence, not on the output.
     "recurrent": ("RNN", "Bidirectional", "SimpleRNNCell", "LSTMCell", "GRUCell", "ConvLSTM"),
 }
@@ -60,6 +61,7 @@ class StockLayers:
     other_norm: tuple[type, ...]
     pooling: tuple[type, ...]
     embedding: tuple[type, ...]
+    conv2d: tuple[type, ...]
     recurrent: tuple[type, ...]
     layer: type
     model: type

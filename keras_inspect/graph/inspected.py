@@ -82,17 +82,14 @@ class InspectedModel:
         return id(layer) in self._members
 
     def graph_members(self) -> list[Any]:
-        """The walked layers and the input layers of every graph of the model: what symbolic
-        calls on the model's tensors add nodes to."""
-        members = list(self._layers)
+        """The walked layers, and the input layers and operations of every graph of the model:
+        what symbolic calls on the model's tensors add nodes to."""
+        members = {id(layer): layer for layer in self._layers}
         reader = self.reader
-        for container in (self.model, *(e.layer for e in self._entries if e.in_graph)):
-            if reader.has_graph(container):
-                for tensor in reader.inputs(container):
-                    origin = reader.tensor_origin(tensor)
-                    if origin is not None:
-                        members.append(origin[0])
-        return members
+        for container, _ in self._graphs():
+            for operation in reader.graph_layers(reader.graph_of(container)):
+                members.setdefault(id(operation), operation)
+        return list(members.values())
 
     def new_names(self) -> NewName:
         """A source of layer names unused in the model, for one model being built on it.
@@ -100,7 +97,8 @@ class InspectedModel:
         Keras names new operations from a per-process counter, not from the model: in a
         freshly loaded model an anonymous ``add`` of keras-inspect's would collide with the
         model's own ``add``, and a user's layer may be called ``fc_activation``. Every name
-        handed out here avoids every layer and input name of the model, and the earlier names.
+        handed out here avoids every layer, operation and input name of the model, and the
+        earlier names.
         """
         taken = {getattr(layer, "name", "") for layer in self.graph_members()}
         taken.update(getattr(t, "name", "") for t in self.reader.inputs(self.model))
@@ -160,6 +158,9 @@ class InspectedModel:
         found = self.input_entry(parts) if inputs else None
         if found is not None:
             return found[0]
+        operation = self.operation_entry(parts) if inputs else None
+        if operation is not None:
+            return operation
         raise self._not_found(parts)
 
     def _not_found(self, parts: tuple[str, ...]) -> LayerNotFoundError:
@@ -199,13 +200,30 @@ class InspectedModel:
             return found[0]
         raise LayerNotFoundError(f"Layer {name_of(layer)!r} is not part of model {self.name!r}.")
 
-    def input_entry(self, parts: tuple[str, ...]) -> tuple[LayerEntry, Any] | None:
-        """The entry and the tensor of the input layer at ``parts``, or ``None``.
-
-        The walk lists the layers that compute something, so input layers are not in it; as
-        endpoints they still make sense (the model's, or a nested graph model's, input tensor).
-        """
+    def _graphs(self) -> list[tuple[Any, tuple[str, ...]]]:
+        """Every graph model of the model (itself first), with its path."""
         reader = self.reader
+        nested = [(e.layer, e.path) for e in self._entries if e.in_graph and reader.has_graph(e.layer)]
+        return [(self.model, ()), *nested]
+
+    def operation_entry(self, parts: tuple[str, ...]) -> LayerEntry | None:
+        """An operation that is no layer (a ``keras.ops`` call recorded in a graph: a slice, a
+        ``tanh``) at ``parts``, or ``None``. The walk lists layers only; as endpoints,
+        operations' outputs are signals too (a language model's logits after a slice)."""
+        container = self._container_at(parts)
+        if container is None:
+            return None
+        reader = self.reader
+        for operation in reader.graph_layers(reader.graph_of(container)):
+            if not reader.is_layer(operation) and getattr(operation, "name", None) == parts[-1]:
+                calls = tuple(reader.calls(operation, container))
+                return LayerEntry(
+                    path=parts, layer=operation, container=container, in_graph=True, calls=calls
+                )
+        return None
+
+    def _container_at(self, parts: tuple[str, ...]) -> Any | None:
+        """The graph model that holds ``parts[-1]``, or ``None``."""
         if len(parts) == 1:
             container = self.model
         else:
@@ -213,7 +231,17 @@ class InspectedModel:
             if parent is None or not parent.in_graph:
                 return None
             container = parent.layer
-        if not reader.has_graph(container):
+        return container if self.reader.has_graph(container) else None
+
+    def input_entry(self, parts: tuple[str, ...]) -> tuple[LayerEntry, Any] | None:
+        """The entry and the tensor of the input layer at ``parts``, or ``None``.
+
+        The walk lists the layers that compute something, so input layers are not in it; as
+        endpoints they still make sense (the model's, or a nested graph model's, input tensor).
+        """
+        reader = self.reader
+        container = self._container_at(parts)
+        if container is None:
             return None
         for tensor in reader.inputs(container):
             origin = reader.tensor_origin(tensor)

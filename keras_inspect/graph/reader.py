@@ -180,13 +180,6 @@ class GraphReader(abc.ABC):
         structure = self.output_structure(model)
         return list(flat) if structure is None else self.pack(structure, list(flat))
 
-    def call_model(self, model: Any, args: tuple, kwargs: dict) -> Any:
-        """Call a graph model symbolically with the arguments recorded for another call."""
-        # Re-pack the caller's tensors the way `model` declares its inputs, so that a model
-        # built on a one-element input list is called with that list.
-        flat = self.flatten(args[0] if len(args) == 1 else list(args))
-        return model(self.pack(self.input_structure(model), flat), **kwargs)
-
     def output_shapes(self, layer: Any) -> list[tuple[Any, ...]] | None:
         """The symbolic shapes of the outputs of ``layer``'s last call, if it was called."""
         nodes = getattr(layer, "_inbound_nodes", None) or ()

@@ -54,9 +54,16 @@ NORMALIZATION_CLASSES = frozenset(
 #: keras-hub layers that reduce a sequence (or an image's patches) to one vector per example.
 POOLING_CLASSES = frozenset(
     {
-        "MetaCLIP2VisionPooler",  # the class token
+        "CLIPVisionPooler",  # the class token
+        "CLIPTextPooler",  # the end-of-text token
+        "MetaCLIP2VisionPooler",
+        "MetaCLIP2TextPooler",
+        "Gemma3MeanPooling",
         "Gemma4MeanPooling",
         "Gemma4VisionAveragePooling",
+        "MultiHeadAttentionPooling",  # one learned query attending to every token
+        "SigLIPMultiHeadAttentionPooling",
+        "SelectAdaptivePool2d",  # MobileNetV5's global pooling
         "VideoPrismAttenTokenPoolingLayer",
     }
 )

@@ -1,12 +1,11 @@
-"""The signal engine and its features: one re-trace of a model in which each requested signal is
-recorded or edited where it is produced.
+"""The features built on the signal engine (:mod:`keras_inspect.engine`).
 
-- ``requests``: ``Request``, a signal to read and how to edit it.
-- ``engine``: ``trace`` (from a graph's own inputs) and ``cut`` (from replacement values alone).
-- ``substitutes``: nodes computed another way (a split activation, an intercepted layer).
-- ``building``: building once per model and request; a failed build leaves nothing behind.
-- ``edited``: the edited model behind gradients and interventions.
-- ``stages``: what no edit reaches, run outside the autodiff.
+- ``expose``: ``expose`` and ``endpoints``, models and tensors for signals anywhere.
+- ``split``: ``split``, a model cut in two at a signal.
+- ``gradients``: ``gradients``, a score's gradient at any signals, in one pass.
+- ``interventions``: ``intervene``, a run with signals replaced or offset.
+- ``edits``: the values of edits, given ones and zeros shaped for the inputs at hand.
+- ``scores``: which score a gradient is taken of (the target).
 - ``autodiff``: one backward pass with the running backend's own autodiff.
-- ``expose``, ``split``, ``gradients``: the features, thin callers of the engine.
+- ``token_geometry``: which tokens of a vision transformer's signal are patches, on which grid.
 """

@@ -9,7 +9,7 @@ from keras_inspect.answers.descriptors import to_endpoints
 from keras_inspect.errors import EndpointError
 from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.answers.target_layer import default_feature_map, default_logits
-from keras_inspect.signals.building import connected, require_graph
+from keras_inspect.engine.building import connected, require_graph
 
 
 @plain_python

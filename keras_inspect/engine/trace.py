@@ -37,8 +37,8 @@ from keras_inspect.errors import EndpointError, name_of, shorten
 from keras_inspect.graph.endpoints import Endpoint, locate
 from keras_inspect.graph.inspected import InspectedModel
 from keras_inspect.graph.reader import GraphReader, NewName
-from keras_inspect.signals.requests import Edit, Request
-from keras_inspect.signals.substitutes import Call, chunks, collecting, intercepted_call, split_call
+from keras_inspect.engine.requests import Edit, Request
+from keras_inspect.engine.substitutes import Call, chunks, collecting, intercepted_call, split_call
 
 
 
@@ -253,6 +253,9 @@ def _nested_call(
     outer = [value for r in requests for value in r.values]
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
+        if not args and "inputs" in kwargs:  # the model was called as model(inputs=...)
+            kwargs = dict(kwargs)
+            args = (kwargs.pop("inputs"),)
         flat_args = reader.flatten(args[0] if len(args) == 1 else list(args))
         given = reader.pack(structure, flat_args)
         flat = reader.flatten(sub_model([given, outer] if outer else given, **kwargs))

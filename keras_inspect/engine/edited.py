@@ -24,10 +24,10 @@ import attrs
 
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel
-from keras_inspect.signals.building import built_once, connected
-from keras_inspect.signals.engine import trace
-from keras_inspect.signals.requests import Edit, request
-from keras_inspect.signals.stages import TwoStages, two_stages
+from keras_inspect.engine.building import built_once, connected
+from keras_inspect.engine.trace import trace
+from keras_inspect.engine.requests import Edit, request
+from keras_inspect.engine.stages import TwoStages, two_stages
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -40,14 +40,19 @@ class EditedModel:
     :ivar edit_sizes: how many tensors each edited signal has (one, but for a multi-input
         layer's input).
     :ivar edits: the symbolic edit inputs, one per edited signal tensor (shape and dtype).
+    :ivar edits_requested: the ``(endpoint, mode)`` of each edited signal, in order.
     :ivar stages: the same computation in two stages, the part no edit reaches first.
+    :ivar probe: the model's inputs to the edited signals' values, unedited (their shapes for
+        given inputs, when the graph leaves sizes open).
     """
 
     model: Any
     read_sizes: tuple[int, ...]
     edit_sizes: tuple[int, ...]
     edits: tuple[Any, ...]
+    edits_requested: tuple[tuple[Endpoint, Edit], ...]
     stages: TwoStages
+    probe: Any
 
 
 def edited_model(
@@ -80,5 +85,11 @@ def _build(
         read_sizes=tuple(len(g) for g in found[: len(reads)]),
         edit_sizes=tuple(len(g) for g in groups),
         edits=tuple(flat_values),
+        edits_requested=tuple(edits),
         stages=two_stages(reader, built, flat_values, new_name),
+        probe=reader.build_model(
+            reader.input_structure(view.model),
+            [t for group in groups for t in group],
+            name=f"{view.name}_signals",
+        ),
     )

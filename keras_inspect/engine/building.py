@@ -16,8 +16,8 @@ from keras_inspect.errors import EndpointError
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel
 from keras_inspect.graph.reader import graph_lock
-from keras_inspect.signals.engine import trace
-from keras_inspect.signals.requests import request
+from keras_inspect.engine.trace import trace
+from keras_inspect.engine.requests import request
 
 
 def require_graph(view: InspectedModel) -> None:
