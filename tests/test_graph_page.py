@@ -24,7 +24,7 @@ import pytest
 
 import keras_inspect as ki
 from keras_inspect.cli import main as cli
-from keras_inspect.cli.graph_page import LIMITS, page_data
+from keras_inspect.cli.graph_page import LIMITS, page_data, token_geometry_of
 from keras_inspect.cli.loading import build_example
 
 BROWSER_BACKEND = "tensorflow"
@@ -247,8 +247,21 @@ def test_token_geometry_is_shown_only_when_given(vit: keras.Model) -> None:
     (entry,) = shown["tokenGeometry"]
     assert entry["node"] == walk_index(vit, f"{vit.backbone.name}/vit_encoder")
     assert entry["fields"] == [["prefix_tokens", "1"], ["grid", "(4, 4)"]]
-    with pytest.raises(TypeError, match="token_geometry must be a mapping"):
+    with pytest.raises(TypeError, match="must hold what keras_inspect.token_geometry returns"):
         page_data(s, token_geometry=[1, 2])
+    with pytest.raises(TypeError, match="or a mapping from a token signal"):
+        page_data(s, token_geometry=3)
+
+
+def test_the_token_geometry_keras_inspect_finds(vit: keras.Model, nested: keras.Model) -> None:
+    geometry = token_geometry_of(vit)  # what the command shows
+    (entry,) = page_data(ki.summary(vit), token_geometry=geometry)["tokenGeometry"]
+    assert entry["node"] == walk_index(vit, "/".join(geometry.signal.path))
+    assert dict(entry["fields"]) == {
+        "link": "output", "tokens": "17", "prefix_tokens": "1", "grid": "(4, 4)",
+        "patch_size": "(8, 8)", "image_shape": "(32, 32)",
+    }  # fmt: skip
+    assert token_geometry_of(nested) is None  # a CNN: no patch embedding
 
 
 class _Block(keras.layers.Layer):
@@ -440,6 +453,7 @@ def test_mobilenetv2_page_from_the_command_line(
     page.press("#ki-search", "Enter")
     assert marked(page, "#ki-svg .selected") == [last.index("block_6_expand_relu")]
     assert page.text_content("#ki-details dd") == "block_6_expand_relu"
+    assert not page.is_visible("#ki-tokens")  # a CNN has no token geometry
 
 
 def test_folding_a_nested_sequential(show: Callable[[str], Any], nested: keras.Model) -> None:
@@ -459,8 +473,7 @@ def test_folding_a_nested_sequential(show: Callable[[str], Any], nested: keras.M
 
 def test_a_keras_hub_vit(show: Callable[[str], Any], vit: keras.Model) -> None:
     walk = ki.walk(vit)
-    geometry = {f"{vit.backbone.name}/vit_encoder": {"prefix_tokens": 1, "grid": (4, 4)}}
-    page = show(ki.summary(vit).to_html(token_geometry=geometry))
+    page = show(ki.summary(vit).to_html(token_geometry=token_geometry_of(vit)))
     assert len(drawn(page)) < len(walk)  # the intercepted layers start folded
     assert page.is_visible("#ki-tokens") and "prefix_tokens" in page.text_content("#ki-tokens")
     assert marked(page, ".endpoint-logits") == [walk_index(vit, "predictions")]

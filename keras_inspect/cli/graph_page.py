@@ -28,7 +28,7 @@ import attrs
 from keras_inspect.cli.console import printable
 from keras_inspect.cli.summary_render import format_shapes, short_plugin
 
-__all__ = ["FORMAT", "LIMITS", "iframe", "page_data", "render_page"]
+__all__ = ["FORMAT", "LIMITS", "iframe", "page_data", "render_page", "token_geometry_of"]
 
 #: Version of the page's data layout (``data.format``), for anyone reading the embedded JSON.
 FORMAT = 1
@@ -178,18 +178,21 @@ def _endpoint(where: dict[tuple[str, ...], int], path: Any, shapes: Any) -> dict
 def _geometry(value: Any, where: dict[tuple[str, ...], int]) -> list[dict[str, Any]]:
     """Token geometry as ``[{signal, node, fields: [[name, text]]}]``; ``[]`` when absent.
 
-    Accepts a mapping from a signal (a layer path string, a tuple of names, or any label) to a
+    Accepts what :func:`keras_inspect.token_geometry` returns (a ``TokenGeometry``, or a list of
+    them), or a mapping from a signal (a layer path string, a tuple of names, or any label) to a
     mapping or attrs record of scalar fields, e.g. ``{"backbone/encoder": {"prefix_tokens": 1,
-    "grid_rows": 4, "grid_cols": 4}}``. Values are shown as text.
+    "grid": (4, 4)}}``. Values are shown as text.
     """
     if value is None:
         return []
-    if attrs.has(type(value)):
-        value = attrs.asdict(value)
+    if attrs.has(type(value)) and hasattr(value, "signal"):
+        value = [value]
+    if isinstance(value, (list, tuple)):
+        value = {_signal(g): _fields(g) for g in value}
     if not isinstance(value, Mapping):
         raise TypeError(
-            "token_geometry must be a mapping from a token signal to its fields; received "
-            f"{type(value).__name__}."
+            "token_geometry must be what keras_inspect.token_geometry returns, or a mapping "
+            f"from a token signal to its fields; received {type(value).__name__}."
         )
     shown = []
     for signal, fields in list(value.items())[:GEOMETRY_SIGNALS]:
@@ -208,6 +211,22 @@ def _geometry(value: Any, where: dict[tuple[str, ...], int]) -> list[dict[str, A
             }
         )
     return shown
+
+
+def _signal(geometry: Any) -> tuple[str, ...]:
+    if not attrs.has(type(geometry)) or not hasattr(geometry, "signal"):
+        raise TypeError(
+            "a list given as token_geometry must hold what keras_inspect.token_geometry "
+            f"returns; received {type(geometry).__name__}."
+        )
+    return tuple(getattr(geometry.signal, "path", (str(geometry.signal),)))
+
+
+def _fields(geometry: Any) -> dict[str, Any]:
+    fields = attrs.asdict(geometry, recurse=False)
+    signal = fields.pop("signal")
+    link = getattr(signal, "link", None)
+    return {"link": link, **fields} if link else fields
 
 
 def _scalar(value: Any) -> str:
@@ -239,6 +258,19 @@ def render_page(summary: Any, *, token_geometry: Any = None) -> str:
     parts["DATA"] = _json(page_data(summary, token_geometry=token_geometry))
     # One pass over the template: nothing inserted is searched for markers again.
     return _MARKER.sub(lambda m: parts[m.group(1)], _asset("graph_page.html"))
+
+
+def token_geometry_of(model: Any) -> Any:
+    """The token geometry of the model's default feature map, or ``None`` where it has none
+    (no patch embedding, or a signal that is no sequence of patch tokens): what the command
+    shows in the page's token geometry section."""
+    from keras_inspect.errors import KerasInspectError
+    from keras_inspect.signals.token_geometry import token_geometry
+
+    try:
+        return token_geometry(model)
+    except (KerasInspectError, ValueError, TypeError):
+        return None
 
 
 def iframe(page: str, *, height: int = 640) -> str:

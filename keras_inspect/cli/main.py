@@ -231,8 +231,10 @@ def run_graph(args: argparse.Namespace, out: TextIO) -> int:
         pm = plugin_manager()
     with progress(f"loading {printable(args.model)}"):
         model = resolve_model(args.model, unsafe=args.unsafe, image_size=args.image_size)
+    from keras_inspect.cli.graph_page import token_geometry_of
+
     with progress("inspecting"):
-        page = summary(model, pm=pm).to_html()
+        page = summary(model, pm=pm).to_html(token_geometry=token_geometry_of(model))
     if args.output_path == "-":
         out.write(page)
         return EXIT_OK
