@@ -15,7 +15,7 @@ from typing import Any
 from keras_inspect.errors import EndpointError
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel
-from keras_inspect.graph.reader import graph_lock
+from keras_inspect.graph.reader import graph_lock, recording_reads, still_true
 from keras_inspect.engine.trace import trace
 from keras_inspect.engine.requests import request
 
@@ -47,17 +47,20 @@ def built_once(view: InspectedModel, kind: str, key: Any, build: Callable[[], An
     """``build()``, remembered in ``view``'s cache of ``kind`` under ``key``.
 
     Built under the graph lock (two threads asking at once build it once) and so that a failure
-    leaves the model and the caches as they were (:func:`failing_leaves_nothing`).
+    leaves the model and the caches as they were (:func:`failing_leaves_nothing`). An entry is
+    used again only while what its build read of the layers still holds (a layer's activation
+    swapped for another since: built anew).
     """
     cache = view.cache(kind)
     found = cache.get(key)
-    if found is None:
+    if found is None or not still_true(found[1]):
         with graph_lock:
             found = cache.get(key)  # another thread may have built it while this one waited
-            if found is None:
-                with failing_leaves_nothing(view):
-                    found = cache[key] = build()
-    return found
+            if found is None or not still_true(found[1]):
+                with failing_leaves_nothing(view), recording_reads() as reads:
+                    built = build()
+                found = cache[key] = (built, tuple(reads))
+    return found[0]
 
 
 def connected(view: InspectedModel, endpoints: Sequence[Endpoint], *, reroute: bool = True) -> list[list[Any]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -29,6 +30,45 @@ from keras_inspect.graph.fused_activations import SPLITTABLE_NAMES, fused_activa
 Substitute = Callable[[tuple, dict], Any]
 #: ``new_name(base) -> name``: a layer name not yet used in the model being built.
 NewName = Callable[[str], str]
+
+
+#: What the models being built read of the user's layers (``(layer, attribute, value)``): a model
+#: built once stays right only while these hold, so its cache entry is checked against them.
+_reads: contextvars.ContextVar[list[tuple[Any, str, Any]] | None] = contextvars.ContextVar(
+    "keras_inspect_reads", default=None
+)
+
+
+@contextlib.contextmanager
+def recording_reads() -> Iterator[list[tuple[Any, str, Any]]]:
+    """Inside the block, what a build reads of layers (see :func:`read`) is listed; the list is
+    also added to that of an enclosing block."""
+    outer = _reads.get()
+    found: list[tuple[Any, str, Any]] = []
+    token = _reads.set(found)
+    try:
+        yield found
+    finally:
+        _reads.reset(token)
+        if outer is not None:
+            outer.extend(found)
+
+
+def read(layer: Any, attribute: str) -> Any:
+    """``getattr(layer, attribute, None)``, listed as something the model being built depends on."""
+    value = getattr(layer, attribute, None)
+    found = _reads.get()
+    if found is not None:
+        found.append((layer, attribute, value))
+    return value
+
+
+def still_true(reads: Sequence[tuple[Any, str, Any]]) -> bool:
+    """Whether every read listed still gives the same object; adds them to the enclosing list."""
+    found = _reads.get()
+    if found is not None:
+        found.extend(reads)
+    return all(getattr(layer, attribute, None) is value for layer, attribute, value in reads)
 
 
 #: Held while keras-inspect adds symbolic calls to existing layers (or intercepts their calls).
@@ -275,7 +315,9 @@ class GraphReader(abc.ABC):
         return self.layers_module().Add(name=name, dtype=tensor.dtype)([tensor, other])
 
     def activation_of(self, layer: Any) -> Callable[[Any], Any] | None:
-        """The fused activation of ``layer`` if it has a non-linear one, else ``None``."""
+        """The fused activation of ``layer`` if it has a non-linear one, else ``None`` (a read
+        the model being built depends on: a user may swap a softmax for a linear activation)."""
+        read(layer, "activation")
         return fused_activation(layer, self.layers_module())
 
     def stock_class(self, layer: Any) -> type | None:
@@ -298,7 +340,7 @@ class GraphReader(abc.ABC):
     def apply_activation(self, layer: Any, tensor: Any, name: str) -> Any:
         """Apply ``layer``'s fused activation to a symbolic tensor through a new layer."""
         activation = self.layers_module().Activation(
-            layer.activation, name=name, dtype=layer.dtype_policy
+            read(layer, "activation"), name=name, dtype=layer.dtype_policy
         )
         return activation(tensor)
 

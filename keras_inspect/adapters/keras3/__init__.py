@@ -1,5 +1,7 @@
 """The Keras 3 flavour.
 
 - ``graph``: the Keras 3 graph reader (the only module reading Keras 3's private graph records).
-- ``wrappers``: the wrapper layers exposed models contain (``PreActivation``, ``Intercepted``).
+- ``wrappers``: ``PreActivation``, the wrapper layer of a split activation.
+- ``interception``: ``Intercepted``, reaching layers inside subclassed layers without modifying
+  them.
 """

@@ -16,7 +16,8 @@ import keras
 from keras_inspect.graph.reader import GraphReader, NewName
 from keras_inspect.hooks.specs import hookimpl
 
-from .wrappers import PreActivation, interceptor
+from .interception import interceptor
+from .wrappers import PreActivation
 
 
 def _graph_model(layer: Any) -> Any | None:
