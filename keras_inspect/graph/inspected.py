@@ -15,9 +15,18 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import Any, cast
 
-from keras_inspect.errors import LayerNotFoundError, PluginError, describe, did_you_mean, name_of, shorten
+from keras_inspect.errors import (
+    KerasInspectError,
+    LayerNotFoundError,
+    PluginError,
+    clip,
+    describe,
+    did_you_mean,
+    name_of,
+    shorten,
+)
 from keras_inspect.graph.reader import GraphReader, NewName
 from keras_inspect.hooks.current import plugin_manager
 from keras_inspect.hooks.manager import InspectPluginManager
@@ -257,8 +266,11 @@ def reader_of(obj: Any, pm: InspectPluginManager | None = None) -> GraphReader |
     pm = pm or plugin_manager()
     state = pm.state
     result, plugin = pm.flavour_answer(obj)
-    if result is None or id(result) in state.readers:
-        return result
+    if result is None:
+        return None
+    known = state.readers.get(id(result))
+    if known is not None:
+        return known
     if not isinstance(result, GraphReader):
         methods = ", ".join(sorted(GraphReader.__abstractmethods__))
         raise PluginError(
@@ -266,8 +278,39 @@ def reader_of(obj: Any, pm: InspectPluginManager | None = None) -> GraphReader |
             f"for model {name_of(obj)!r}; expected a keras_inspect.GraphReader (a subclass "
             f"implementing {methods})."
         )
-    state.readers[id(result)] = result
-    return result
+    # A plugin's reader answers for its failures; keras-inspect's own readers are trusted.
+    answering = result if pm.is_builtin(plugin or "") else _Answerable(result, plugin or "?")
+    state.readers[id(result)] = answering
+    return cast(GraphReader, answering)
+
+
+class _Answerable:
+    """A plugin's graph reader, whose failures are reported as the plugin's: an error raised by
+    one of its methods (its own, or the base class's running over them) becomes a
+    :class:`PluginError` naming the plugin, the method and the model."""
+
+    def __init__(self, reader: GraphReader, plugin: str) -> None:
+        self.reader = reader
+        self.plugin = plugin
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.reader, name)
+        if not callable(value):
+            return value
+
+        def answered(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except KerasInspectError:
+                raise
+            except Exception as error:
+                about = name_of(args[0]) if args else "?"
+                raise PluginError(
+                    f"the graph reader of plugin {self.plugin!r} raised {type(error).__name__} in "
+                    f"{name}() (reading {about!r}): {clip(str(error))}"
+                ) from error
+
+        return answered
 
 
 def inspect_model(model: Any, pm: InspectPluginManager | None = None) -> InspectedModel:

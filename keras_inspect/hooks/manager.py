@@ -105,6 +105,10 @@ class InspectPluginManager(pluggy.PluginManager):
         self.register(plugin, name)
         self._builtins.add(name)
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` is one of keras-inspect's own plugins."""
+        return name in self._builtins
+
     def register_installed(self, plugin: Any, name: str, distribution: str, version: str) -> None:
         """Register a plugin loaded from an installed distribution's entry point."""
         self.register(plugin, name)

@@ -81,9 +81,18 @@ def _tensor(value: Any, endpoint: Endpoint, mode: str) -> Any:
     return ops.convert_to_tensor(value)
 
 
-def check_values(values: Sequence[Any], edits: Sequence[Any], signal_names: Sequence[str]) -> None:
-    """Each given value must fit its signal: same rank, same known dimensions, a float dtype."""
+def check_values(
+    values: Sequence[Any], edits: Sequence[Any], signal_names: Sequence[str], batch: Any = None
+) -> None:
+    """Each given value must fit its signal: same rank, same known dimensions, the inputs'
+    batch size (``batch``, if known), a float dtype."""
     for value, edit, name in zip(values, edits, signal_names):
+        first = tuple(value.shape)[0] if len(value.shape) else None
+        if isinstance(batch, int) and isinstance(first, int) and first != batch:
+            raise ValueError(
+                f"The values for signal {shorten(name)} hold {first} examples; the inputs hold "
+                f"{batch}."
+            )
         expected = tuple(edit.shape)
         shape = tuple(value.shape)
         fits = len(shape) == len(expected) and all(

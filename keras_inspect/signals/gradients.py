@@ -29,6 +29,7 @@ from keras_inspect.signals.autodiff import value_and_gradients, without_gradient
 from keras_inspect.engine.building import require_graph
 from keras_inspect.engine.edited import EditedModel, edited_model
 from keras_inspect.signals.edits import Given, check_values, given_edits, zeros
+from keras_inspect.signals.inputs import checked_inputs
 from keras_inspect.signals.scores import score_function
 
 
@@ -104,7 +105,7 @@ def gradients(
     edits += [(e, item.mode) for e, item in given.items() if e not in wanted]
     built = edited_model(view, [logits_at], edits)
     _one_tensor_logits(view, built, logits_at)
-    inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
+    inputs = checked_inputs(view, inputs)
     values, differentiated = _values(view, built, inputs, [*wanted], given)
     select = score_function(target, built.model.outputs[0])
 
@@ -198,7 +199,7 @@ def _values(
         found = zeros(view, built, inputs, missing, batch)
         for i in missing:
             values[i] = found[i]
-    check_values(values, built.edits, names)
+    check_values(values, built.edits, names, batch)
     differentiated = [
         start + offset
         for start, size in zip(starts[: len(wanted)], built.edit_sizes[: len(wanted)])

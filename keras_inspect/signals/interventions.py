@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import keras
-from keras import ops
 
 from keras_inspect.answers.descriptors import to_endpoints
 from keras_inspect.autograph import plain_python
@@ -23,6 +21,7 @@ from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.engine.building import require_graph
 from keras_inspect.engine.edited import edited_model
 from keras_inspect.signals.edits import check_values, given_edits
+from keras_inspect.signals.inputs import checked_inputs
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -66,8 +65,9 @@ def intervene(
     if [len(item.values) for item in given] != list(built.edit_sizes):
         sizes = ", ".join(f"{n}: {s}" for n, s in zip((i.endpoint.name for i in given), built.edit_sizes))
         raise ValueError(f"Give one value per tensor of each edited signal ({sizes}).")
-    check_values(values, built.edits, names)
-    inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
+    inputs = checked_inputs(view, inputs)
+    first = view.reader.flatten(inputs)[0]
+    check_values(values, built.edits, names, first.shape[0] if len(first.shape) else None)
     flat = view.reader.flatten(built.model([inputs, values], training=False))
     read = sum(built.read_sizes)
     edited = sum(built.edit_sizes)

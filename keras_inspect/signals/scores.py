@@ -101,6 +101,12 @@ def _gather_checked(logits: Any, indices: Any) -> Any:
     doc), so a traced index that is out of range cannot pick another unit."""
     units = ops.shape(logits)[-1]
     rank = len(logits.shape)
+    batch, count = logits.shape[0], indices.shape[0]
+    if isinstance(batch, int) and isinstance(count, int) and batch != count:
+        raise ValueError(
+            f"a target array must hold one unit per example: {batch} examples, received "
+            f"{count} units."
+        )
     indices = ops.cast(indices, "int32")
     valid = ops.logical_and(indices >= -units, indices < units)
     safe = ops.where(valid, ops.where(indices < 0, indices + units, indices), 0)
