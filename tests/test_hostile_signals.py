@@ -59,11 +59,17 @@ def test_a_swapped_activation_is_seen_by_the_next_call() -> None:
 # -- targets: the answer of a reference computation, or ValueError/TypeError --------------------
 
 def _reference(model: keras.Model, target: Any) -> np.ndarray:
-    """``d logits[i, t_i] / d x``: row ``t_i`` of the kernel; NaN where ``t_i`` is outside."""
+    """``d logits[i, t_i] / d x``: row ``t_i`` of the kernel; NaN where ``t_i`` is outside. An
+    array of shape ``(batch, n)`` gives ``(batch, n, 4)``."""
     kernel = to_numpy(model.get_layer("logits").kernel)
-    units = np.broadcast_to(np.asarray(target).reshape(-1), (BATCH,))
-    rows = [kernel[:, t] if -UNITS <= t < UNITS else np.full(4, np.nan) for t in units]
-    return np.stack(rows).astype("float32")
+    units = np.asarray(target)
+    picked = np.broadcast_to(units, (BATCH,) + units.shape[1:] if units.ndim else (BATCH,))
+    rows = [
+        np.stack([kernel[:, t] if -UNITS <= t < UNITS else np.full(4, np.nan) for t in np.atleast_1d(row)])
+        for row in picked
+    ]
+    reference = np.stack(rows).astype("float32")
+    return reference if units.ndim == 2 else reference[:, 0]
 
 
 ARRAY_DTYPES = ("int32", "int64", "uint8", "float32", "bool")
@@ -101,7 +107,7 @@ def _expected(model: keras.Model, target: Any, traced: bool) -> Any:
         return _reference(model, 1) if target == "float" else (TypeError, ValueError)
     if isinstance(target, int):
         return _reference(model, target) if -UNITS <= target < UNITS else ValueError
-    if target.dtype.kind not in "iu" or target.shape not in ((BATCH,), (BATCH, 1)):
+    if target.dtype.kind not in "iu" or target.shape not in ((BATCH,), (BATCH, 1), (BATCH, 2)):
         return (TypeError, ValueError)
     if not traced and ((target < -UNITS) | (target >= UNITS)).any():
         return ValueError

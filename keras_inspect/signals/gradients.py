@@ -13,9 +13,8 @@ gradients of a patched run).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-import attrs
 import keras
 from keras import ops
 
@@ -30,12 +29,14 @@ from keras_inspect.engine.building import require_graph
 from keras_inspect.engine.edited import EditedModel, edited_model
 from keras_inspect.signals.edits import Given, check_values, given_edits, zeros
 from keras_inspect.signals.inputs import checked_inputs
-from keras_inspect.signals.scores import score_function
+from keras_inspect.signals.scores import nan_where_invalid, score_function
 
 
-@attrs.frozen(kw_only=True, eq=False)
-class Gradients:
+class Gradients(NamedTuple):
     """What :func:`gradients` computed in one forward and one backward pass.
+
+    A named tuple, so that a function compiled by ``jax.jit``, ``tf.function`` or
+    ``torch.compile`` may return it as it is.
 
     :ivar outputs: what ``model(inputs)`` returns (with the edits made), in the same structure.
     :ivar signals: the value of each requested signal, in request order (a signal made of
@@ -43,10 +44,12 @@ class Gradients:
         its own edit.
     :ivar gradients: ``d sum(scores) / d signal`` for each of ``signals``, each with its
         signal's shape; zeros where the scores do not depend on the signal. For a replaced
-        signal, the gradient at the value put in its place.
+        signal, the gradient at the value put in its place. For ``n`` units per example, a
+        unit axis after the batch axis: ``(batch, n, ...)``.
     :ivar logits: the logits the scores were taken from (the logits layer's output before a
         fused activation such as a softmax).
-    :ivar scores: the target score of each example, ``shape (batch,)``.
+    :ivar scores: the target score of each example, shape ``(batch,)`` (``(batch, n)`` for
+        ``n`` units per example).
     """
 
     outputs: Any
@@ -66,6 +69,7 @@ def gradients(
     logits: Any = None,
     replace: Any = None,
     add: Any = None,
+    differentiable: bool = False,
 ) -> Gradients:
     """The gradient of a class score with respect to signals of ``model``, at ``inputs``.
 
@@ -80,13 +84,18 @@ def gradients(
         (Grad-CAM's feature map), or a transformer's token sequence before its reduction.
     :param target: which score to differentiate: ``None`` (each example's top logit), an
         ``int`` (that unit of the logits for every example), an array with one unit per
-        example, or a callable ``target(logits) -> one score per example``.
+        example (shape ``(batch,)``), an array of ``n`` units per example (shape
+        ``(batch, n)``: the gradients get a unit axis after the batch axis, from one forward
+        pass), or a callable ``target(logits) -> one score per example``.
     :param logits: the signal ``target`` picks units of, as one descriptor; default: the
         logits layer's pre-activation (its output before a fused activation such as softmax).
     :param replace: signals to replace by given values, ``{descriptor: values}`` (or a list of
         ``(descriptor, values)`` pairs); a replaced signal in ``signals`` gets the gradient at
         the given values (layer integrated gradients).
     :param add: signals to offset by given values, in the same form.
+    :param differentiable: keep the computation differentiable with respect to the model's
+        weights, for a loss on the gradients (double backpropagation). Needed on PyTorch only
+        (the backward pass is then recorded); TensorFlow and JAX see through it anyway.
     :return: a :class:`Gradients`. The gradient of a signal is the true partial derivative at
         the place it is produced: everything downstream, residual branches included, sees it.
     :raises ValueError, TypeError: for an unknown signal, a target out of range, a target
@@ -107,10 +116,10 @@ def gradients(
     _one_tensor_logits(view, built, logits_at)
     inputs = checked_inputs(view, inputs)
     values, differentiated = _values(view, built, inputs, [*wanted], given)
-    select = score_function(target, built.model.outputs[0])
+    select, units = score_function(target, built.model.outputs[0])
 
     # What no edit reaches runs once, outside the autodiff.
-    with without_gradients():
+    with without_gradients(differentiable):
         crossing = view.reader.flatten(built.stages.front(inputs, training=False))
 
     def forward(points: list[Any]) -> tuple[Any, Any]:
@@ -119,14 +128,18 @@ def gradients(
             chosen[position] = point
         flat = view.reader.flatten(built.stages.back([*crossing, *chosen], training=False))
         scores = select(flat[0])
-        return ops.sum(scores), (flat, scores)
+        return scores, (flat, scores)
 
-    (flat, scores), grads = value_and_gradients(forward, [values[i] for i in differentiated])
+    points = [values[i] for i in differentiated]
+    (flat, scores), grads = value_and_gradients(
+        forward, points, units=units, differentiable=differentiable
+    )
     count = sum(built.edit_sizes)
     return Gradients(
         outputs=view.reader.pack_outputs(view.model, flat[1 + count :]),
         signals=[flat[1 + i] for i in differentiated],
-        gradients=list(grads),
+        # Only a target array picks units whose range is checked in the compiled program.
+        gradients=[nan_where_invalid(g, scores) for g in grads] if hasattr(target, "shape") or isinstance(target, (list, tuple)) else list(grads),
         logits=flat[0],
         scores=scores,
     )

@@ -10,9 +10,8 @@ runs eagerly or inside ``jax.jit``/``tf.function``, on every backend.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-import attrs
 
 from keras_inspect.answers.descriptors import to_endpoints
 from keras_inspect.autograph import plain_python
@@ -24,9 +23,8 @@ from keras_inspect.signals.edits import check_values, given_edits
 from keras_inspect.signals.inputs import checked_inputs
 
 
-@attrs.frozen(kw_only=True, eq=False)
-class Intervention:
-    """What :func:`intervene` computed.
+class Intervention(NamedTuple):
+    """What :func:`intervene` computed (a named tuple, which compiled functions may return).
 
     :ivar outputs: what the model returns with the edits made, in its own structure.
     :ivar signals: the value of each requested signal in request order, as the rest of the

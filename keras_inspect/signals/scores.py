@@ -1,9 +1,12 @@
 """Which score a gradient is taken of: one floating-point score per example, from the logits.
 
+A target array of shape ``(batch, n)`` picks ``n`` units of each example: the scores have shape
+``(batch, n)`` and the gradients a unit axis (``(batch, 1)`` too, the seed's convention).
+
 A target is checked as far as its values can be seen: eagerly, an out-of-range unit is a
 ``ValueError``; inside ``jax.jit`` or ``tf.function`` a traced unit's value is unknown until the
 compiled program runs, so an example whose unit is out of range gets a NaN score and NaN
-gradients (never another unit's: indices are not wrapped). A callable's scores must be a
+gradients (never another unit's: indices are not wrapped), and its other units are unharmed. A callable's scores must be a
 floating-point backend tensor with one score per example, since nothing else carries a gradient.
 """
 
@@ -27,24 +30,25 @@ _TARGET_KINDS = (
 )
 
 
-def score_function(target: Any, logits: Any) -> Score:
-    """``logits -> scores (batch,)`` for ``target``, given the symbolic ``logits`` (their shape
-    and dtype); checks what can be checked now."""
+def score_function(target: Any, logits: Any) -> tuple[Score, int | None]:
+    """``logits -> scores`` for ``target``, given the symbolic ``logits`` (their shape and
+    dtype), and how many units each example has scores for (``None``: one score, shape
+    ``(batch,)``; ``n``: shape ``(batch, n)``). Checks what can be checked now."""
     rank = len(logits.shape)
     units = logits.shape[-1] if rank > 1 else None
     if callable(target):
-        return lambda values: _checked(target(values), values)
+        return (lambda values: _checked(target(values), values)), None
     if rank == 1:
         # (batch,) logits are one score per example already (a regression or ranking output).
         if target is None:
-            return lambda values: values
+            return (lambda values: values), None
         raise TypeError(
             f"the logits have shape {tuple(logits.shape)}: one score per example, with no unit "
             f"axis to pick from; pass target=None (the score itself) or a callable, not "
             f"{describe(target)}."
         )
     if target is None:
-        return lambda values: _per_example(ops.max(values, axis=-1))
+        return (lambda values: _per_example(ops.max(values, axis=-1))), None
     if isinstance(target, (int, np.integer)) and not isinstance(target, (bool, np.bool_)):
         unit = int(target)
         if units is not None and not -units <= unit < units:
@@ -52,9 +56,11 @@ def score_function(target: Any, logits: Any) -> Score:
                 f"target {unit} is out of range: the logits have {units} units (valid "
                 f"{-units}..{units - 1})."
             )
-        return lambda values: _per_example(ops.take(values, unit, axis=-1))
+        return (lambda values: _per_example(ops.take(values, unit, axis=-1))), None
     indices = _indices(target, units)
-    return lambda values: _per_example(_gather_checked(values, indices))
+    if len(indices.shape) == 1:
+        return (lambda values: _gather_checked(values, ops.reshape(indices, (-1, 1)))[:, 0]), None
+    return (lambda values: _gather_checked(values, indices)), indices.shape[1]
 
 
 def _indices(target: Any, units: int | None) -> Any:
@@ -79,12 +85,10 @@ def _indices(target: Any, units: int | None) -> Any:
             f"a target tensor must hold integer units; received dtype {target.dtype}."
         )
     shape = tuple(target.shape)
-    if len(shape) == 2 and shape[1] == 1:
-        target = ops.reshape(ops.convert_to_tensor(target), (-1,))  # the seed's (batch, 1)
-    elif len(shape) != 1:
+    if len(shape) not in (1, 2) or (len(shape) == 2 and not isinstance(shape[1], int)):
         raise ValueError(
-            f"a target array must hold one unit per example, shape (batch,) or (batch, 1); "
-            f"received shape {shape}."
+            f"a target array must hold one unit per example, shape (batch,), or n units per "
+            f"example, shape (batch, n); received shape {shape}."
         )
     if units is not None and is_concrete(target):
         values = ops.convert_to_numpy(target)
@@ -97,25 +101,38 @@ def _indices(target: Any, units: int | None) -> Any:
 
 
 def _gather_checked(logits: Any, indices: Any) -> Any:
-    """``logits[i, ..., indices[i]]``; NaN for an index outside the unit axis (see the module
-    doc), so a traced index that is out of range cannot pick another unit."""
+    """``scores[i, k] = logits[i, ..., indices[i, k]]`` summed over the axes between; NaN for an
+    index outside the unit axis (see the module doc), so a traced index that is out of range
+    cannot pick another unit."""
     units = ops.shape(logits)[-1]
     rank = len(logits.shape)
     batch, count = logits.shape[0], indices.shape[0]
     if isinstance(batch, int) and isinstance(count, int) and batch != count:
         raise ValueError(
-            f"a target array must hold one unit per example: {batch} examples, received "
-            f"{count} units."
+            f"a target array must hold units for each example: {batch} examples, received "
+            f"units for {count}."
         )
     indices = ops.cast(indices, "int32")
     valid = ops.logical_and(indices >= -units, indices < units)
     safe = ops.where(valid, ops.where(indices < 0, indices + units, indices), 0)
+    middle = [1] * (rank - 2)
+    n = indices.shape[1]
     where = ops.broadcast_to(
-        ops.reshape(safe, [-1, *([1] * (rank - 1))]), [*ops.shape(logits)[:-1], 1]
+        ops.reshape(safe, [-1, *middle, n]), [*ops.shape(logits)[:-1], n]
     )
-    picked = ops.take_along_axis(logits, where, axis=-1)[..., 0]
-    poison = ops.cast(ops.where(valid, 1.0, float("nan")), logits.dtype)
-    return picked * ops.reshape(poison, [-1, *([1] * (rank - 2))])
+    picked = ops.take_along_axis(logits, where, axis=-1)
+    picked = ops.sum(picked, axis=tuple(range(1, rank - 1))) if rank > 2 else picked
+    # NaN for an out-of-range unit; the gradients of a NaN score are made NaN after the
+    # backward pass (see ``nan_where_invalid``): a NaN inside it would reach the other units'.
+    return ops.where(valid, picked, ops.cast(float("nan"), picked.dtype))
+
+
+def nan_where_invalid(gradient: Any, scores: Any) -> Any:
+    """``gradient`` with NaN wherever its score is NaN (a unit out of range, see the module
+    doc): ``scores`` is ``(batch,)`` or ``(batch, n)``, ``gradient`` ``(batch, [n,] ...)``."""
+    invalid = ops.isnan(scores)
+    shape = [*invalid.shape, *([1] * (len(gradient.shape) - len(invalid.shape)))]
+    return ops.where(ops.reshape(invalid, shape), ops.cast(float("nan"), gradient.dtype), gradient)
 
 
 def _per_example(scores: Any) -> Any:
