@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "get_target_layer": "keras_inspect.answers.target_layer",
     "Gradients": "keras_inspect.signals.gradients",
     "gradients": "keras_inspect.signals.gradients",
+    "stateless_gradients": "keras_inspect.signals.stateless",
     "Intervention": "keras_inspect.signals.interventions",
     "TokenGeometry": "keras_inspect.signals.token_geometry",
     "token_geometry": "keras_inspect.signals.token_geometry",
@@ -113,6 +114,7 @@ if TYPE_CHECKING:
     )
     from keras_inspect.signals.gradients import Gradients, gradients
     from keras_inspect.signals.interventions import Intervention, intervene
+    from keras_inspect.signals.stateless import stateless_gradients
     from keras_inspect.signals.token_geometry import TokenGeometry, token_geometry
     from keras_inspect.graph.reader import GraphReader
     from keras_inspect.hooks.specs import hookimpl, hookspec

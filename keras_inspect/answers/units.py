@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_inspect.autograph import plain_python
+from keras_inspect.autograph import plain_python, torch_compiling
 from keras_inspect.errors import describe, shorten
 
 
@@ -50,13 +50,12 @@ def gather_units(tensor: Any, indices: Any, axis: int = -1, batch_dims: int = -1
             )
     size = tensor.shape[axis]
     if size is not None:
-        if is_concrete(indices):
-            values = ops.convert_to_numpy(indices)
-            if values.size and (values.min() < -size or values.max() >= size):
-                raise ValueError(
-                    f"indices must lie in [{-size}, {size - 1}] for axis {axis} of size "
-                    f"{size}; received values from {values.min()} to {values.max()}."
-                )
+        extremes = value_range(indices)
+        if extremes is not None and (extremes[0] < -size or extremes[1] >= size):
+            raise ValueError(
+                f"indices must lie in [{-size}, {size - 1}] for axis {axis} of size "
+                f"{size}; received values from {extremes[0]} to {extremes[1]}."
+            )
         # Branch-free, so traced (jit/compiled) indices may be negative too.
         indices = ops.where(indices < 0, indices + size, indices)
     return _gather(tensor, indices, axis, batch_dims)
@@ -122,16 +121,27 @@ def _integer_indices(indices: Any) -> Any:
     return ops.convert_to_tensor(indices)
 
 
-def is_concrete(x: Any) -> bool:
-    """Whether ``x`` has values to read now (not a traced or symbolic tensor)."""
-    if _torch_compiling():
-        # Reading values back would break torch.compile's graph (data-dependent branch).
-        return False
+def value_range(x: Any) -> tuple[Any, Any] | None:
+    """The smallest and largest values of ``x`` where they can be read now, without leaving
+    the trace or waiting for a device: ``None`` for a traced or symbolic tensor, inside
+    ``torch.compile``, for a PyTorch tensor on an accelerator (reading it would synchronise
+    with the device), and for an empty one."""
+    if isinstance(x, np.ndarray):
+        return (x.min(), x.max()) if x.size else None
+    if torch_compiling():
+        return None  # reading values back would break the compiled graph
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            if x.device.type != "cpu" or not x.numel():
+                return None
+            return x.min().item(), x.max().item()
     try:
-        ops.convert_to_numpy(x)
-        return True
+        values = ops.convert_to_numpy(x)
     except Exception:
-        return False
+        return None  # a traced (jit) or symbolic tensor
+    return (values.min(), values.max()) if values.size else None
 
 
 def _gather(tensor: Any, indices: Any, axis: int, batch_dims: int) -> Any:
@@ -146,11 +156,3 @@ def _gather(tensor: Any, indices: Any, axis: int, batch_dims: int) -> Any:
     flat = ops.broadcast_to(flat, [*batch, *middle, count, *tail])
     picked = ops.take_along_axis(tensor, ops.cast(flat, "int32"), axis=axis)
     return ops.reshape(picked, [*batch, *middle, *extra, *tail])
-
-
-def _torch_compiling() -> bool:
-    if keras.backend.backend() != "torch":
-        return False
-    import torch
-
-    return bool(torch.compiler.is_compiling())

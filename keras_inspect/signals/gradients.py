@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import attrs
 import keras
 from keras import ops
 
 from keras_inspect.answers.descriptors import to_endpoint, to_endpoints
 from keras_inspect.answers.target_layer import default_feature_map, default_logits
-from keras_inspect.autograph import plain_python
+from keras_inspect.autograph import outside_compilers, plain_python
 from keras_inspect.errors import EndpointError, describe, shorten
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
@@ -104,7 +105,31 @@ def gradients(
     The model built for a request is remembered per model, so calling again with the same
     signals only runs it (no graph construction); the user's model is never changed.
     """
-    view = _view(model)
+    plan = _plan(model, inputs, signals, target, logits, replace, add)
+    return _run(plan, differentiable)
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _Plan:
+    """What a call of :func:`gradients` computes with: everything but the tensor work."""
+
+    view: InspectedModel
+    built: EditedModel
+    inputs: Any
+    values: list[Any]
+    differentiated: list[int]
+    select: Any
+    units: int | None
+    poisons: bool
+
+
+@outside_compilers
+def _plan(
+    model: Any, inputs: Any, signals: Any, target: Any, logits: Any, replace: Any, add: Any
+) -> _Plan:
+    """Resolve the model and the request, and build (or find) the edited model: Python about
+    the model's structure, which compilers leave alone (see ``autograph.outside_compilers``)."""
+    view = view_for_gradients(model)
     logits_at = _logits(view, logits)
     wanted = [default_feature_map(view)] if signals is None else to_endpoints(view, signals)
     if not wanted:
@@ -117,35 +142,47 @@ def gradients(
     inputs = checked_inputs(view, inputs)
     values, differentiated = _values(view, built, inputs, [*wanted], given)
     select, units = score_function(target, built.model.outputs[0])
+    return _Plan(
+        view=view, built=built, inputs=inputs, values=values, differentiated=differentiated,
+        select=select, units=units,
+        # Only a target array picks units whose range is checked in the compiled program.
+        poisons=hasattr(target, "shape") or isinstance(target, (list, tuple)),
+    )  # fmt: skip
 
+
+def _run(plan: _Plan, differentiable: bool) -> Gradients:
+    """One forward pass, and the backward passes, of a planned call."""
+    reader, built, values = plan.view.reader, plan.built, plan.values
     # What no edit reaches runs once, outside the autodiff.
     with without_gradients(differentiable):
-        crossing = view.reader.flatten(built.stages.front(inputs, training=False))
+        crossing = reader.flatten(built.stages.front(plan.inputs, training=False))
 
     def forward(points: list[Any]) -> tuple[Any, Any]:
         chosen = list(values)
-        for position, point in zip(differentiated, points):
+        for position, point in zip(plan.differentiated, points):
             chosen[position] = point
-        flat = view.reader.flatten(built.stages.back([*crossing, *chosen], training=False))
-        scores = select(flat[0])
+        flat = reader.flatten(built.stages.back([*crossing, *chosen], training=False))
+        scores = plan.select(flat[0])
         return scores, (flat, scores)
 
-    points = [values[i] for i in differentiated]
+    points = [values[i] for i in plan.differentiated]
     (flat, scores), grads = value_and_gradients(
-        forward, points, units=units, differentiable=differentiable
+        forward, points, units=plan.units, differentiable=differentiable
     )
     count = sum(built.edit_sizes)
+    if plan.poisons:
+        grads = [nan_where_invalid(g, scores) for g in grads]
     return Gradients(
-        outputs=view.reader.pack_outputs(view.model, flat[1 + count :]),
-        signals=[flat[1 + i] for i in differentiated],
-        # Only a target array picks units whose range is checked in the compiled program.
-        gradients=[nan_where_invalid(g, scores) for g in grads] if hasattr(target, "shape") or isinstance(target, (list, tuple)) else list(grads),
+        outputs=reader.pack_outputs(plan.view.model, flat[1 + count :]),
+        signals=[flat[1 + i] for i in plan.differentiated],
+        gradients=list(grads),
         logits=flat[0],
         scores=scores,
     )
 
 
-def _view(model: Any) -> InspectedModel:
+def view_for_gradients(model: Any) -> InspectedModel:
+    """The model, inspected and checked to be differentiable here (a graph, this backend)."""
     view = inspect_model(model)
     require_graph(view)
     reader = view.reader

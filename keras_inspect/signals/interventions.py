@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 
 from keras_inspect.answers.descriptors import to_endpoints
-from keras_inspect.autograph import plain_python
+from keras_inspect.autograph import outside_compilers, plain_python
 from keras_inspect.errors import EndpointError
 from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.engine.building import require_graph
@@ -51,6 +51,20 @@ def intervene(
         list).
     :param add: the same form; each signal is offset by its values.
     """
+    view, built, inputs, values = _plan(model, inputs, signals, replace, add)
+    flat = view.reader.flatten(built.model([inputs, values], training=False))
+    read = sum(built.read_sizes)
+    edited = sum(built.edit_sizes)
+    return Intervention(
+        outputs=view.reader.pack_outputs(view.model, flat[read + edited :]),
+        signals=list(flat[:read]),
+    )
+
+
+@outside_compilers
+def _plan(model: Any, inputs: Any, signals: Any, replace: Any, add: Any) -> tuple[Any, Any, Any, list[Any]]:
+    """The model, the edited model, the checked inputs and the edit values of a call (Python
+    about the model's structure, left alone by compilers)."""
     view = inspect_model(model)
     require_graph(view)
     reads = [] if signals is None else to_endpoints(view, signals)
@@ -66,10 +80,4 @@ def intervene(
     inputs = checked_inputs(view, inputs)
     first = view.reader.flatten(inputs)[0]
     check_values(values, built.edits, names, first.shape[0] if len(first.shape) else None)
-    flat = view.reader.flatten(built.model([inputs, values], training=False))
-    read = sum(built.read_sizes)
-    edited = sum(built.edit_sizes)
-    return Intervention(
-        outputs=view.reader.pack_outputs(view.model, flat[read + edited :]),
-        signals=list(flat[:read]),
-    )
+    return view, built, inputs, values

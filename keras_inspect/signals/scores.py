@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_inspect.answers.units import is_concrete
+from keras_inspect.answers.units import value_range
 from keras_inspect.errors import describe
 
 Score = Callable[[Any], Any]
@@ -90,13 +90,12 @@ def _indices(target: Any, units: int | None) -> Any:
             f"a target array must hold one unit per example, shape (batch,), or n units per "
             f"example, shape (batch, n); received shape {shape}."
         )
-    if units is not None and is_concrete(target):
-        values = ops.convert_to_numpy(target)
-        if values.size and (values.min() < -units or values.max() >= units):
-            raise ValueError(
-                f"target units must lie in {-units}..{units - 1} (the logits have {units} "
-                f"units); received values from {values.min()} to {values.max()}."
-            )
+    extremes = value_range(target) if units is not None else None
+    if extremes is not None and (extremes[0] < -units or extremes[1] >= units):
+        raise ValueError(
+            f"target units must lie in {-units}..{units - 1} (the logits have {units} "
+            f"units); received values from {extremes[0]} to {extremes[1]}."
+        )
     return ops.convert_to_tensor(target)
 
 
