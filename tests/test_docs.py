@@ -25,6 +25,8 @@ PAGES = sorted(DOCS.glob("*.md"))
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 NOT_TESTED = "# not-tested"
 FILE_MARK = re.compile(r"^# file: (\S+)\n")
+#: A sample that quotes lines of an example script, which tests/test_examples.py runs.
+EXCERPT_MARK = re.compile(r"^# excerpt: (examples/\S+\.py)")
 EXAMPLE_PACKAGE = ROOT / "examples" / "plugin-package"
 
 
@@ -107,7 +109,10 @@ def test_python_samples_run(page: Path, isolated: None, installed: ModuleType) -
     samples = [
         code
         for language, code in _blocks(page)
-        if language == "python" and NOT_TESTED not in code and not FILE_MARK.match(code)
+        if language == "python"
+        and NOT_TESTED not in code
+        and not FILE_MARK.match(code)
+        and not EXCERPT_MARK.match(code)
     ]
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for number, code in enumerate(samples, 1):
@@ -117,6 +122,20 @@ def test_python_samples_run(page: Path, isolated: None, installed: ModuleType) -
             raise AssertionError(
                 f"sample {number} of {page.name} failed: {type(error).__name__}: {error}\n{code}"
             ) from error
+
+
+def test_excerpts_of_the_examples_quote_them_line_by_line() -> None:
+    quoted = 0
+    for page in PAGES:
+        for _language, code in _blocks(page):
+            match = EXCERPT_MARK.match(code)
+            if not match:
+                continue
+            quoted += 1
+            source = {line.strip() for line in (ROOT / match.group(1)).read_text().splitlines()}
+            for line in code.splitlines()[1:]:
+                assert not line.strip() or line.strip() in source, f"{page.name}: {line!r}"
+    assert quoted >= 4
 
 
 def test_file_excerpts_match_the_example_package() -> None:
