@@ -19,10 +19,13 @@ Run with ``make bench`` (or ``python benchmarks/run.py``); ``--quick`` skips the
    vs keras-hub's own interception differentiated by hand, eager and compiled.
 10. An intervention through ``intervene()`` vs the plain forward pass.
 11. Resident memory over 100 attribution calls of random prompt lengths.
+12. The pure form (``stateless_gradients``) under ``jax.jit`` vs a hand-written jitted step over
+    ``stateless_call`` (JAX only).
+13. Four units per example in one call vs four calls, and vs a hand-written batch Jacobian.
 
 Figures 1-6 are in this module, 7 and 8 in ``gradient_figures.py`` (their hand-written baselines
-in ``handwritten.py``), 9-11 in ``transformer_figures.py``, the shared table and timers in
-``common.py``.
+in ``handwritten.py``), 9-11 in ``transformer_figures.py``, 12-13 in ``pure_figures.py``, the
+shared table and timers in ``common.py``.
 
 Timings are medians of this process's CPU time (all threads), with the garbage collector paused:
 on a shared machine wall time mostly measures the other processes. A baseline and its candidate
@@ -45,6 +48,7 @@ from common import (
     paired, rss_mb, size_of, size_of_unwalked, steady_threads, timed,
 )
 from gradient_figures import figure_fullgrad, figure_gradcam, figure_gradient_memory
+from pure_figures import figure_pure_form, figure_units
 from transformer_figures import (
     figure_intervention, figure_lengths_memory, figure_token_attributions,
 )
@@ -322,13 +326,17 @@ def run_figures(figures: set[int], quick: bool, repeats: int) -> None:
         figure_intervention(repeats)
     if 11 in figures:
         figure_lengths_memory()
+    if 12 in figures:
+        figure_pure_form(repeats)
+    if 13 in figures:
+        figure_units(repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per median (default 5)")
     parser.add_argument("--quick", action="store_true", help="skip the largest models")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11", help="figures to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11,12,13", help="figures to run, e.g. 1,4")
     parser.add_argument("--markdown", help="also write the results table to this file")
     args = parser.parse_args(argv)
     figures = {int(x) for x in args.only.split(",") if x.strip()}
