@@ -265,7 +265,7 @@ def _check_no_overlap(where: str, infos: list[zipfile.ZipInfo], directory_start:
         previous_end = (
             info.header_offset
             + _LOCAL_HEADER_SIZE
-            + len(info.orig_filename.encode("utf-8", "surrogateescape"))
+            + _name_length(info)
             + info.compress_size
         )
         previous = info.filename
@@ -274,6 +274,12 @@ def _check_no_overlap(where: str, infos: list[zipfile.ZipInfo], directory_start:
             f"{where} is a corrupt .keras archive: member {quote(previous)} runs into the zip "
             "directory."
         )
+
+
+def _name_length(info: zipfile.ZipInfo) -> int:
+    # zipfile decoded the name as UTF-8 if the member says so (flag 0x800), else as cp437.
+    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    return len(info.orig_filename.encode(encoding, "surrogateescape"))
 
 
 def verify_members(path: str | os.PathLike[str], *, budget: int | None = None) -> None:

@@ -144,9 +144,15 @@ class InspectPluginManager(pluggy.PluginManager):
             self.check_pending()
         except pluggy.PluginValidationError as error:
             name = self.get_name(error.plugin) or self.get_canonical_name(error.plugin)
+            unknown = sorted(
+                c.name for c in self.get_hookcallers(error.plugin) or () if c.spec is None
+            )
+            hook = unknown[0] if unknown else "?"
+            known = [c for c in self.hook.__dict__ if c.startswith("keras_inspect_")]
             raise PluginError(
                 f"plugin {shorten(name)} implements a hook keras-inspect does not define: "
-                f"{clip(str(error))}. Hook names start with 'keras_inspect_'."
+                f"{shorten(hook)}.{did_you_mean(hook, known)} Hook names start with "
+                "'keras_inspect_'."
             ) from error
 
     # -- one method per question -------------------------------------------------------------
