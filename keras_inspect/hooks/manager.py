@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from keras_inspect.errors import PluginError, clip, describe, did_you_mean, name_of, shorten
+from keras_inspect.errors import PluginError, describe, did_you_mean, name_of, shorten
 from keras_inspect.hooks import specs
 from keras_inspect.hooks.calls import all_answers, first_answer
 from keras_inspect.hooks.checks import (
