@@ -304,15 +304,8 @@ def verify_members(path: str | os.PathLike[str], *, budget: int | None = None) -
                     with archive.open(info) as stream:
                         while stream.read(_CHUNK):
                             pass
-                except zipfile.BadZipFile as error:
-                    if _raised_in(error, "_update_crc"):
-                        raise ModelLoadError(
-                            f"{where} is a corrupt .keras archive: member "
-                            f"{quote(info.filename)} fails its checksum."
-                        ) from error
-                    raise _corrupt_member(where, info.filename, error) from error
-                except (zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
-                    raise _corrupt_member(where, info.filename, error) from error
+                except MEMBER_ERRORS as error:
+                    raise unreadable_member(where, info.filename, error) from error
     except (zipfile.BadZipFile, OSError) as error:
         raise ModelLoadError(
             f"{where} is not a valid .keras archive (truncated or corrupt: "
@@ -331,6 +324,19 @@ def _verification_order(infos: list[zipfile.ZipInfo]) -> Iterator[zipfile.ZipInf
     # The JSON members first: Keras needs them whole, and they decide the messages users see.
     yield from (info for info in infos if info.filename in _JSON_MEMBERS)
     yield from (info for info in infos if info.filename not in _JSON_MEMBERS)
+
+
+#: What reading a member of an open archive raises when its bytes are corrupt.
+MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
+
+
+def unreadable_member(where: str, member: str, error: BaseException) -> ModelLoadError:
+    """The error for a member whose reading raised one of :data:`MEMBER_ERRORS`."""
+    if isinstance(error, zipfile.BadZipFile) and _raised_in(error, "_update_crc"):
+        return ModelLoadError(
+            f"{where} is a corrupt .keras archive: member {quote(member)} fails its checksum."
+        )
+    return _corrupt_member(where, member, error)
 
 
 def _corrupt_member(where: str, member: str, error: BaseException) -> ModelLoadError:

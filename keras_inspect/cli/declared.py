@@ -21,7 +21,10 @@ from collections.abc import Iterator
 from math import prod
 from typing import Any
 
-from keras_inspect.cli.archive import MAX_DEFLATE_RATIO, ModelLoadError, open_regular, quote
+from keras_inspect.cli.archive import (
+    MAX_DEFLATE_RATIO, MEMBER_ERRORS, ModelLoadError, first_line, open_regular, quote,
+    unreadable_member,
+)  # fmt: skip
 
 WEIGHTS_H5 = "model.weights.h5"
 WEIGHTS_NPZ = "model.weights.npz"
@@ -78,16 +81,20 @@ def weights_bytes(where: str, archive: zipfile.ZipFile) -> int:
     import h5py
 
     total = 0
-    with archive.open(WEIGHTS_H5) as stream:
-        try:
-            h5 = h5py.File(stream, "r")
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(
-                f"{where} has a {WEIGHTS_H5} that is not a readable HDF5 file ({error})."
-            ) from error
-        with h5:
-            for name, dataset in _datasets(where, h5, h5py):
-                total += _backed_bytes(where, name, dataset)
+    try:
+        with archive.open(WEIGHTS_H5) as stream:
+            try:
+                h5 = h5py.File(stream, "r")
+            except (OSError, ValueError) as error:
+                raise ModelLoadError(
+                    f"{where} has a {WEIGHTS_H5} that is not a readable HDF5 file "
+                    f"({first_line(error)})."
+                ) from error
+            with h5:
+                for name, dataset in _datasets(where, h5, h5py):
+                    total += _backed_bytes(where, name, dataset)
+    except MEMBER_ERRORS as error:  # h5py lets the stream's own errors through
+        raise unreadable_member(where, WEIGHTS_H5, error) from error
     return total
 
 
