@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+import attrs
 import h5py
 import keras
 import numpy as np
@@ -118,6 +119,17 @@ def test_an_honest_archive_with_assets_still_loads(tmp_path: Path, saved: dict[s
     vocabulary = "\n".join(f"word{i}" for i in range(2000)).encode()
     path = write_zip(tmp_path / "assets.keras", [*hostile.honest(saved), stored("assets/v.txt", vocabulary)])
     assert load_model(path).get_layer("hidden").units == 4
+
+
+@pytest.mark.parametrize("flags", [0, 0x800], ids=["cp437", "utf-8"])
+def test_non_ascii_member_names_are_measured_as_zipfile_reads_them(
+    tmp_path: Path, saved: dict[str, bytes], flags: int
+) -> None:
+    # Without the UTF-8 flag zipfile decodes a name as cp437: its length in bytes is the same
+    # only when it is encoded back the same way (else members seem to overlap the directory).
+    extra = attrs.evolve(stored("assets/vocabulário €.txt", b"word"), flags=flags)
+    path = write_zip(tmp_path / "names.keras", [*hostile.honest(saved), extra])
+    check_archive(path)
 
 
 def test_extraction_must_fit_the_temporary_directory(
