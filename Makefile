@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: demo test test-one docs bench clean
+.PHONY: demo test test-one docs bench browser clean
 
 $(STAMP): pyproject.toml constraints/test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The graph page's browser tests drive Debian's Chromium through Playwright (which downloads no
+# browser of its own). Without it they skip and say why; this installs it where apt-get can.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium is installed: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "cannot install chromium here (needs root and apt-get): the browser tests will skip"; \
+	fi
 
 clean:
 	rm -rf $(VENV) site build *.egg-info

@@ -60,6 +60,10 @@ _EXPORTS: dict[str, str] = {
     "get_target_layer": "keras_inspect.answers.target_layer",
     "Gradients": "keras_inspect.signals.gradients",
     "gradients": "keras_inspect.signals.gradients",
+    "Intervention": "keras_inspect.signals.interventions",
+    "TokenGeometry": "keras_inspect.signals.token_geometry",
+    "token_geometry": "keras_inspect.signals.token_geometry",
+    "intervene": "keras_inspect.signals.interventions",
     "new_plugin_manager": "keras_inspect.hooks.loading",
     "split": "keras_inspect.signals.split",
 }  # fmt: skip
@@ -108,6 +112,8 @@ if TYPE_CHECKING:
         PluginError,
     )
     from keras_inspect.signals.gradients import Gradients, gradients
+    from keras_inspect.signals.interventions import Intervention, intervene
+    from keras_inspect.signals.token_geometry import TokenGeometry, token_geometry
     from keras_inspect.graph.reader import GraphReader
     from keras_inspect.hooks.specs import hookimpl, hookspec
     from keras_inspect.hooks.manager import InspectPluginManager, PluginInfo

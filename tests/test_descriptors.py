@@ -13,7 +13,7 @@ from conftest import images, to_numpy
 
 import keras_inspect
 from keras_inspect import Endpoint
-from keras_inspect.graph import endpoints as _endpoints
+from keras_inspect.answers import descriptors as _endpoints
 from keras_inspect.graph.inspected import inspect_model
 
 pytestmark = pytest.mark.usefixtures("fresh_pm")

@@ -95,11 +95,32 @@ def check_saliency(metrics: dict[str, Any]) -> None:
     check_localisation(metrics)
 
 
+def check_token_attributions(metrics: dict[str, Any]) -> None:
+    # Layer integrated gradients at the embeddings of a 12-token prompt, 64 midpoint steps.
+    assert metrics["tokens"] == 12, metrics
+    assert metrics["completeness_error"] < 0.01, metrics
+
+
+def check_vit_gradcam(metrics: dict[str, Any]) -> None:
+    assert metrics["grid"] == [4, 6] and metrics["prefix_tokens"] == 1, metrics
+    assert metrics["reshape_error"] < 1e-6, metrics
+
+
+def check_patching(metrics: dict[str, Any]) -> None:
+    assert metrics["whole_block_error"] < 1e-5, metrics
+    assert metrics["self_patch_error"] < 1e-6, metrics
+    # The last block's output at the last position is all the last logit depends on.
+    assert abs(metrics["last_block_last_position"] - 1.0) < 1e-4, metrics
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "cam.py": check_cam,
     "gradcam.py": check_gradcam,
     "fullgrad.py": check_fullgrad,
     "saliency.py": check_saliency,
+    "token_attributions.py": check_token_attributions,
+    "vit_gradcam.py": check_vit_gradcam,
+    "patching.py": check_patching,
 }
 
 

@@ -261,14 +261,15 @@ def test_repeated_calls_build_nothing_and_leave_the_model_alone(nested: keras.Mo
         (5, ValueError, "out of range"),
         (-6, ValueError, "out of range"),
         (np.array([0, 9]), ValueError, "in -5\\.\\.4"),
-        (np.array([[0], [1]]), TypeError, "rank 1"),
+        # (batch, 1) is the seed's convention, accepted since issue 21: rank 3 is refused.
+        (np.zeros((2, 1, 1), "int64"), ValueError, "one unit per example"),
         (np.array([0.5, 1.0]), TypeError, "integer"),
         ("3", TypeError, "callable"),
         (True, TypeError, "callable"),
         (lambda logits: logits, ValueError, "one score per example"),
         (lambda logits: 3.0, ValueError, "one score per example"),
     ],
-    ids=["unit-5", "unit-minus-6", "array-out-of-range", "array-rank-2", "array-floats", "text",
+    ids=["unit-5", "unit-minus-6", "array-out-of-range", "array-rank-3", "array-floats", "text",
          "bool", "callable-all-logits", "callable-scalar"],
 )
 def test_bad_targets_are_explained(cnn: keras.Model, target: Any, error: type, needle: str) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from keras_inspect.hooks.specs import hookimpl
 
-BUILTIN_ROLES = ("normalization", "pooling", "logits", "feature_map")
+BUILTIN_ROLES = (
+    "normalization",
+    "pooling",
+    "logits",
+    "feature_map",
+    "token_embedding",
+    "patch_embedding",
+)
 
 
 @hookimpl

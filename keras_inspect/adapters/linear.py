@@ -10,25 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-
-from keras_inspect.graph.fused_activations import SPLITTABLE_NAMES
-from keras_inspect.hooks.specs import hookimpl
+from keras_inspect.adapters.stock import KERAS3, stock_layers_of
 from keras_inspect.answers.bias_math import align_to_axes, in_compute_dtype, layer_rank
+from keras_inspect.hooks.specs import hookimpl
 
-KERNEL_LAYERS: tuple[type, ...] = tuple(
-    getattr(keras.layers, name) for name in SPLITTABLE_NAMES if hasattr(keras.layers, name)
-)
+#: The Keras 3 kernel layers.
+KERNEL_LAYERS: tuple[type, ...] = KERAS3.kernel
 
 
 @hookimpl
 def keras_inspect_layer_bias(layer: Any) -> Any | None:
-    if not isinstance(layer, KERNEL_LAYERS):
+    stock = stock_layers_of(layer)
+    if stock is None or not isinstance(layer, stock.kernel):
         return None
     bias = getattr(layer, "bias", None)
     if not getattr(layer, "use_bias", True) or bias is None:
         return None
-    bias = in_compute_dtype(layer, bias)
+    bias = in_compute_dtype(layer, bias, stock.math)
     if getattr(layer, "data_format", "channels_last") == "channels_first":
-        bias = align_to_axes(bias, 1, layer_rank(layer))
+        bias = align_to_axes(bias, 1, layer_rank(layer), stock.math)
     return bias

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-
+from keras_inspect.adapters.stock import KERAS3, stock_layers_of
 from keras_inspect.hooks.specs import hookimpl
 
-POOLING_TYPES = tuple(
-    getattr(keras.layers, name)
-    for name in (
-        "GlobalAveragePooling1D",
-        "GlobalAveragePooling2D",
-        "GlobalAveragePooling3D",
-        "GlobalMaxPooling1D",
-        "GlobalMaxPooling2D",
-        "GlobalMaxPooling3D",
-        "Flatten",
-    )
-    if hasattr(keras.layers, name)
-)
+#: The Keras 3 pooling layers (read by the deprecated ``inspection.POOLING_LAYERS``).
+POOLING_TYPES: tuple[type, ...] = KERAS3.pooling
 
 
 @hookimpl
 def keras_inspect_classify_layer(layer: Any, role: str) -> bool | None:
-    if role == "pooling" and isinstance(layer, POOLING_TYPES):
-        return True
-    return None
+    if role != "pooling":
+        return None
+    stock = stock_layers_of(layer)
+    return True if stock is not None and isinstance(layer, stock.pooling) else None

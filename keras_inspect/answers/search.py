@@ -22,16 +22,17 @@ from keras_inspect.graph.walk import LayerEntry
 
 DEFAULT_STRATEGY = "reverse"
 
-#: ``layer -> (plays the role, plugin that decided)``, remembered per model.
-Classifier = Callable[[Any], tuple[bool, "str | None"]]
+#: ``(layer, entry) -> (plays the role, plugin that decided)``, remembered per model.
+Classifier = Callable[..., tuple[bool, "str | None"]]
 
 
 @plain_python
 def walk(model: Any, *, pm: InspectPluginManager | None = None) -> tuple[LayerEntry, ...]:
     """Every layer of ``model`` in graph order, nested models' layers included.
 
-    A nested model comes right before its own layers. Layers shared by several calls appear once,
-    at their first call. Sub-layers of layers without a graph (subclassed layers and models)
+    A nested model comes right before its own layers. A layer called several times in one model
+    appears once there; a layer called in several models (nested ones included) appears at each,
+    with its path there. Sub-layers of layers without a graph (subclassed layers and models)
     follow their owner in tracking order, marked ``in_graph=False``.
     """
     return inspect_model(model, pm).entries
@@ -44,7 +45,8 @@ def get_nested_layer(model: Any, name: Any) -> Any:
 
 
 def classifier(view: InspectedModel, role: str) -> Classifier:
-    """``layer -> view.pm.classify(layer, role)``, remembered per model and role.
+    """``(layer, entry=None) -> view.pm.classify(layer, role, entry)``, remembered per model,
+    role and place (a layer called in two models may play a role at one place only).
 
     An answer is reused while the layer's ``built`` flag is unchanged: a layer's roles may
     change when it gets built (its weights appear), never afterwards.
@@ -52,13 +54,14 @@ def classifier(view: InspectedModel, role: str) -> Classifier:
     cache = view.cache("classified").setdefault(role, {})
     classify = view.pm.classify
 
-    def plays(layer: Any) -> tuple[bool, str | None]:
+    def plays(layer: Any, entry: LayerEntry | None = None) -> tuple[bool, str | None]:
         built = getattr(layer, "built", None)
-        hit = cache.get(id(layer))
+        key = (id(layer), None if entry is None else entry.path)
+        hit = cache.get(key)
         if hit is not None and hit[0] == built:
             return hit[1]
-        answer = classify(layer, role)
-        cache[id(layer)] = (built, answer)
+        answer = classify(layer, role, entry)
+        cache[key] = (built, answer)
         return answer
 
     return plays
@@ -149,6 +152,12 @@ def find_layer_with(
 def find_in(view: InspectedModel, role: str | None = None, **criteria: Any) -> Any:
     """:func:`find_layer_with` (without ``name``) on a model already inspected; ``criteria``
     are its ``properties``, ``klass``, ``search_reversed`` and ``strategy``."""
+    return find_entry(view, role, **criteria).layer
+
+
+def find_entry(view: InspectedModel, role: str | None = None, **criteria: Any) -> LayerEntry:
+    """:func:`find_in`'s answer with its place in the model (which call of a layer called
+    in several models matched)."""
     properties, klass = criteria.get("properties"), criteria.get("klass")
     search_reversed, strategy = criteria.get("search_reversed", True), criteria.get("strategy")
     classes = _classes(klass)
@@ -158,14 +167,15 @@ def find_in(view: InspectedModel, role: str | None = None, **criteria: Any) -> A
     plays = classifier(view, pm.check_role(role)) if role is not None else None
     if strategy is None:
         strategy = DEFAULT_STRATEGY if reverse else "forward"
-    for layer in _candidates(view, strategy):
+    for entry in _candidates(view, strategy):
+        layer = entry.layer
         if classes is not None and not isinstance(layer, classes):
             continue
         if names is not None and not all(_has(layer, p) for p in names):
             continue
-        if plays is not None and not plays(layer)[0]:
+        if plays is not None and not plays(layer, entry)[0]:
             continue
-        return layer
+        return entry
     criteria = ", ".join(
         f"{k}={shorten(v)}"
         for k, v in (("role", role), ("klass", klass), ("properties", properties))
@@ -189,11 +199,15 @@ def _no_graph_hint(view: InspectedModel) -> str:
     )
 
 
-def _candidates(view: InspectedModel, strategy: str) -> Iterator[Any]:
-    """The strategy's layers, each checked to be a layer of the model, and no more of them than
-    the model has layers and input layers (an endless strategy would hang every search); a
-    failure is a :class:`PluginError` naming the strategy and the plugin that offered it."""
+def _candidates(view: InspectedModel, strategy: str) -> Iterator[LayerEntry]:
+    """The strategy's layers, each checked to be a layer of the model, as entries, and no more
+    of them than the model has places of layers and input layers (an endless strategy would hang
+    every search); a failure is a :class:`PluginError` naming the strategy and the plugin that
+    offered it. A strategy that offers ``entries(model)`` (the built-in ones) gives each place
+    of a layer called in several models as its own candidate; a layer yielded by another is
+    taken at its last place (see ``InspectedModel.entry_of``)."""
     order = resolve_strategy(view.pm, strategy)
+    order = getattr(order, "entries", order)
     model = view.model
 
     def by_plugin(what: str) -> str:
@@ -215,7 +229,7 @@ def _candidates(view: InspectedModel, strategy: str) -> Iterator[Any]:
     yielded, limit = 0, len(view.entries)
     while True:
         try:
-            layer = next(iterator)
+            item = next(iterator)
         except StopIteration:
             return
         except KeyboardInterrupt:
@@ -231,14 +245,17 @@ def _candidates(view: InspectedModel, strategy: str) -> Iterator[Any]:
                     + ", the number of its layers and input layers; a strategy yields each "
                     "layer at most once (is it endless?)."
                 )
-        if not view.has_layer(layer) and not (
-            view.reader.is_layer(layer) and view.reader.is_input_layer(layer)
-        ):
+        if isinstance(item, LayerEntry) and view.has_layer(item.layer):
+            yield item
+        elif view.has_layer(item):
+            yield view.entry_of(item)
+        elif view.reader.is_layer(item) and view.reader.is_input_layer(item):
+            yield view.entry_of(item, inputs=True)
+        else:
             raise PluginError(
-                by_plugin(f"yielded {describe(layer)}, which is not a layer of model {view.name!r}")
+                by_plugin(f"yielded {describe(item)}, which is not a layer of model {view.name!r}")
                 + "; a strategy must yield the model's own layers."
             )
-        yield layer
 
 
 def _most_candidates(view: InspectedModel) -> int:
@@ -282,18 +299,26 @@ def layers_with_role(model: Any, role: str) -> list[Any]:
         found = None
     if found is None:
         plays = classifier(view, view.pm.check_role(role))
-        found = tuple(entry.layer for entry in view.entries if plays(entry.layer)[0])
+        # A layer playing the role at several places is listed once, at the first.
+        matched = {}
+        for entry in view.entries:
+            if id(entry.layer) not in matched and plays(entry.layer, entry)[0]:
+                matched[id(entry.layer)] = entry.layer
+        found = tuple(matched.values())
         # A layer's roles may change when it gets built (its weights appear), never afterwards.
         if all(getattr(entry.layer, "built", True) for entry in view.entries):
             cache[role] = found
     return list(found)
 
 
-def role_decisions(view: InspectedModel, layer: Any, roles: Iterable[str]) -> list[tuple[str, str | None]]:
-    """``(role, deciding plugin)`` for each of ``roles`` that ``layer`` plays (for summaries)."""
+def role_decisions(
+    view: InspectedModel, entry: LayerEntry, roles: Iterable[str]
+) -> list[tuple[str, str | None]]:
+    """``(role, deciding plugin)`` for each of ``roles`` the layer of ``entry`` plays there
+    (for summaries)."""
     decided = []
     for role in roles:
-        plays, plugin = classifier(view, role)(layer)
+        plays, plugin = classifier(view, role)(entry.layer, entry)
         if plays:
             decided.append((role, plugin))
     return decided

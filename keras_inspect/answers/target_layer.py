@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
+from keras_inspect.answers.search import classifier, find_entry, find_in
 from keras_inspect.autograph import plain_python
 from keras_inspect.errors import NoMatchingLayerError
+from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.answers.search import classifier, find_in
 
 
 def spatial_dims(shape: tuple[Any, ...], layer: Any = None) -> tuple[Any, ...] | None:
@@ -44,32 +47,110 @@ def get_target_layer(model: Any, name: Any = None) -> Any:
     view = inspect_model(model)
     if name is not None:
         return view.entry(name).layer
-    found = _trace_to_feature_map(view)
-    if found is not None:
-        return found
+    found = _trace(view)
+    if found.producer is not None or found.nearest is not None:
+        return found.producer if found.producer is not None else found.nearest
     return find_in(view, role="feature_map")
 
 
-def _trace_to_feature_map(view: InspectedModel) -> Any | None:
+def default_logits(view: InspectedModel) -> Endpoint:
+    """What ``expose(model)`` returns first: the logits layer's output (at the place where it
+    produces logits, for a layer called in several models), carried on to the model's output
+    through the operations that make it (a slice of a language model's image tokens, a soft cap
+    of its logits)."""
+    entry = find_entry(view, role="logits")
+    return _carried_to_output(view, entry) or Endpoint(path=entry.path)
+
+
+def _carried_to_output(view: InspectedModel, entry: Any) -> Endpoint | None:
+    """The last of a chain of operations (no layers) that makes a model output of ``entry``'s
+    output alone, or ``None``."""
+    reader = view.reader
+    if len(entry.path) != 1 or not entry.calls:
+        return None
+    produced = reader.call_tensors(entry.calls[-1], "output")
+    if len(produced) != 1:
+        return None
+    consumers: dict[int, list[Any]] = {}
+    layered = reader.nodes_by_depth(reader.graph_of(view.model))
+    for nodes in layered.values():
+        for node in nodes:
+            for tensor in reader.node_tensors(node, "input"):
+                consumers.setdefault(id(tensor), []).append(node)
+    outputs = {id(t) for t in reader.outputs(view.model)}
+    tensor, last = produced[0], None
+    while id(tensor) not in outputs:
+        nodes = consumers.get(id(tensor), [])
+        operation = reader.node_layer(nodes[0]) if len(nodes) == 1 else None
+        if operation is None or reader.is_layer(operation):
+            return None
+        after = reader.node_tensors(nodes[0], "output")
+        if len(after) != 1:
+            return None
+        tensor, last = after[0], operation
+    return None if last is None else Endpoint(path=(last.name,))
+
+
+def default_feature_map(view: InspectedModel) -> Endpoint:
+    """What explanations look at by default: the input of the global pooling layer that feeds
+    the logits (the feature map of CAM and Grad-CAM), else of the last one in graph order (as
+    the seed did); without one, the token sequence or spatial map nearest the logits on the way
+    to them, i.e. what a token reduction consumes (a vision transformer's tokens before its
+    class-token slice, a text classifier's before its pooled dense layer, a causal language
+    model's final hidden states)."""
+    found = _trace(view)
+    if found.pooling is not None:
+        return Endpoint(path=view.entry_of(found.pooling).path, link="input")
+    try:
+        pooling = find_entry(view, role="pooling")
+    except NoMatchingLayerError as error:
+        if found.nearest is None:
+            raise NoMatchingLayerError(
+                f"{error} Model {view.name!r} has no global pooling layer, and no token sequence "
+                "or spatial map leads to its logits, so there is no default feature map: name "
+                "the signal to use (expose(model, arguments=...), gradients(model, x, "
+                "signals=...))."
+            ) from None
+        outputs = view.reader.call_tensors(found.nearest_call, "output")
+        index = None if len(outputs) == 1 else _index_of(outputs, found.nearest_tensor)
+        return Endpoint(path=view.entry_of(found.nearest).path, index=index)
+    return Endpoint(path=pooling.path, link="input")
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _Found:
+    """What walking back from the logits met: the first global pooling layer fed a map
+    (rank >= 3) and the layer producing that map, and the nearest layer producing a spatial
+    map or token sequence."""
+
+    pooling: Any = None
+    producer: Any = None
+    nearest: Any = None
+    nearest_call: Any = None
+    nearest_tensor: Any = None
+
+
+def _trace(view: InspectedModel) -> _Found:
     reader = view.reader
     try:
-        logits = find_in(view, role="logits")
+        logits = find_entry(view, role="logits")
     except NoMatchingLayerError:
-        return None
+        return _Found()
     start = _last_call_input(view, logits)
     if start is None:
-        return None
+        return _Found()
     is_pooling = classifier(view, "pooling")
-    nearest_spatial = None
+    nearest = None
+    first: _Found | None = None
     tensor, stack = start
     for _ in range(100_000):  # a finite graph; the bound only guards against a cycle
         origin = reader.tensor_origin(tensor)
         if origin is None:
-            return nearest_spatial
+            break
         layer, call = origin
         if reader.is_input_layer(layer):
             if not stack:
-                return nearest_spatial
+                break
             # Leaving a nested model: continue with the matching argument of its call.
             container, outer_call = stack.pop()
             position = _index_of(reader.inputs(container), tensor)
@@ -81,15 +162,33 @@ def _trace_to_feature_map(view: InspectedModel) -> Any | None:
             stack.append((layer, call))
             tensor = reader.outputs(layer)[position]
             continue
-        if nearest_spatial is None and is_spatial(tuple(tensor.shape), layer):
-            nearest_spatial = layer
+        # Operations (a slice, a reshape) are passed through: the answer is a layer.
+        if nearest is None and reader.is_layer(layer) and is_spatial(tuple(tensor.shape), layer):
+            nearest = (layer, call, tensor)
         inputs = reader.call_tensors(call, "input")
         if not inputs:
-            return nearest_spatial
+            break
         if is_pooling(layer)[0] and len(inputs[0].shape) >= 3:
-            return _producer(view, inputs[0], stack)
+            found = _Found(pooling=layer, producer=_producer(view, inputs[0], list(stack)), **_near(nearest))
+            if is_spatial(tuple(inputs[0].shape), layer):
+                return found
+            # A pooling layer fed a 1x1 map (a Flatten after a global pooling that keeps its
+            # axes, and a 1x1 convolution): the pooling that made the 1x1 map may lie behind.
+            first = first or found
+        elif first is not None and not _one_by_one(inputs[0], layer):
+            break  # left the 1x1 part of the head without meeting another pooling layer
         tensor = inputs[0]
-    return nearest_spatial
+    return first or _Found(**_near(nearest))
+
+
+def _near(nearest: tuple[Any, Any, Any] | None) -> dict[str, Any]:
+    if nearest is None:
+        return {}
+    return {"nearest": nearest[0], "nearest_call": nearest[1], "nearest_tensor": nearest[2]}
+
+
+def _one_by_one(tensor: Any, layer: Any) -> bool:
+    return len(tensor.shape) >= 3 and not is_spatial(tuple(tensor.shape), layer)
 
 
 def _producer(view: InspectedModel, tensor: Any, stack: list) -> Any:
@@ -113,10 +212,11 @@ def _index_of(tensors: list[Any], tensor: Any) -> int:
     return next(i for i, t in enumerate(tensors) if t is tensor)
 
 
-def _last_call_input(view: InspectedModel, layer: Any) -> tuple[Any, list] | None:
-    """The first input tensor of ``layer``'s last call, with the stack of nested calls above it."""
+def _last_call_input(view: InspectedModel, entry: Any) -> tuple[Any, list] | None:
+    """The first input tensor of the last call of ``entry``'s layer, with the stack of nested
+    calls above it."""
     reader = view.reader
-    entry = view.entry_of(layer)
+    layer = entry.layer
     if not entry.in_graph:
         return None
     stack: list[tuple[Any, Any]] = []

@@ -1,6 +1,7 @@
 """The ``keras-inspect`` command (also ``python -m keras_inspect``).
 
-``keras-inspect summary MODEL`` prints what keras-inspect finds in a model; ``keras-inspect
+``keras-inspect summary MODEL`` prints what keras-inspect finds in a model; ``keras-inspect graph
+MODEL -o FILE`` writes the same as a picture (one self-contained HTML page); ``keras-inspect
 plugins`` lists the loaded plugins. Every failure is one line on stderr and a non-zero exit
 status; ``KERAS_INSPECT_DEBUG=1`` shows the traceback (and the backend's own logs) instead.
 
@@ -94,6 +95,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="input side for built-in examples (default: 96)",
     )
 
+    graph = commands.add_parser(
+        "graph",
+        help="write one self-contained HTML page picturing the model and what keras-inspect found",
+        description=(
+            "Write a picture of the model as one HTML file that opens offline in a browser: "
+            "the layers in graph order with their connections, nested models and subclassed "
+            "layers as groups that fold, each layer's roles (and the deciding plugin), bias and "
+            "output shape, the expose(model) defaults, and the path each role search took."
+        ),
+    )
+    graph.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a .keras file, or a built-in example (as for summary), e.g. mobilenetv2",
+    )
+    graph.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the page; '-' writes it to stdout (default: MODEL's name with "
+        "the suffix .html, in the current directory)",
+    )
+    graph.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow loading code stored in the file (Lambda layers); only for files you trust",
+    )
+    graph.add_argument(
+        "--image-size",
+        type=_positive_int,
+        metavar="N",
+        help="input side for built-in examples (default: 96)",
+    )
+
     plugins = commands.add_parser(
         "plugins",
         help="loaded plugins, their distributions, versions and hooks",
@@ -175,6 +210,49 @@ def run_summary(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def graph_output(args: argparse.Namespace) -> str:
+    """Where ``graph`` writes its page, checked before any backend is imported: ``"-"`` (stdout)
+    or a file path in an existing directory, that is not a directory nor the model itself."""
+    from pathlib import Path
+
+    if args.output == "-":
+        return "-"
+    target = Path(args.output) if args.output else Path(Path(args.model).name).with_suffix(".html")
+    if target.is_dir():
+        raise ValueError(f"--output {str(target)!r} is a directory; expected a file name.")
+    if not target.parent.is_dir():
+        raise ValueError(f"cannot write {str(target)!r}: no directory {str(target.parent)!r}.")
+    model = Path(args.model)
+    if model.exists() and target.resolve() == model.resolve():
+        raise ValueError(f"--output {str(target)!r} is the model file itself; choose another name.")
+    return str(target)
+
+
+def run_graph(args: argparse.Namespace, out: TextIO) -> int:
+    from keras_inspect.hooks.current import plugin_manager
+    from keras_inspect.cli.loading import resolve_model
+    from keras_inspect.cli.summary import summary
+
+    with progress("loading plugins"):
+        pm = plugin_manager()
+    with progress(f"loading {shown(args.model)}"):
+        model = resolve_model(args.model, unsafe=args.unsafe, image_size=args.image_size)
+    from keras_inspect.cli.graph_page import token_geometry_of
+
+    with progress("inspecting"):
+        page = summary(model, pm=pm).to_html(token_geometry=token_geometry_of(model))
+    if args.output_path == "-":
+        out.write(page)
+        return EXIT_OK
+    with open(args.output_path, "w", encoding="utf-8") as file:
+        file.write(page)
+    size = len(page.encode("utf-8"))
+    out.write(
+        f"wrote {shown(args.output_path)} ({size / 1e6:.1f} MB); open it in a browser\n"
+    )
+    return EXIT_OK
+
+
 def plugin_rows() -> list[dict[str, Any]]:
     """Every loaded plugin (and every plugin that failed to load) as plain data."""
     from keras_inspect import __version__
@@ -230,14 +308,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     try:
-        if args.command == "summary":
+        if args.command in ("summary", "graph"):
             from keras_inspect.cli.loading import check_model_spec
 
             # Before any backend import: a wrong path is one line, at once.
             check_model_spec(args.model, image_size=args.image_size)
+        if args.command == "graph":
+            args.output_path = graph_output(args)
         with quiet_backend():
             if args.command == "summary":
                 return run_summary(args, out)
+            if args.command == "graph":
+                return run_graph(args, out)
             return run_plugins(args, out)
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")

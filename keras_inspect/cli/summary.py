@@ -23,6 +23,7 @@ from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.answers.biases import layer_bias
 from keras_inspect.answers.search import role_decisions
+from keras_inspect.cli.graph_data import GraphStructure, graph_structure
 from keras_inspect.cli.summary_render import format_shapes, render_rich, render_text, short_plugin
 
 # The views are re-exported: they used to live here.
@@ -125,6 +126,9 @@ class ModelSummary:
     :ivar chosen: for each role (built-in roles first), the layer a search by that role picks.
     :ivar candidates: whether the views list every role of every layer (candidates), rather
         than only the roles for which a search picks the layer.
+    :ivar graph: what the graph page (:meth:`to_html`) draws besides the rows: every layer
+        (whatever the role filter kept), its group, the connections and each search's path.
+        Not part of ``to_dict``.
     """
 
     model_name: str
@@ -136,6 +140,7 @@ class ModelSummary:
     role_filter: str | None = None
     chosen: tuple[RoleChoice, ...] = ()
     candidates: bool = False
+    graph: GraphStructure | None = attrs.field(default=None, eq=False, repr=False)
 
     def choice(self, role: str) -> RoleChoice | None:
         """The :class:`RoleChoice` for ``role`` (``None`` for a role no plugin declared)."""
@@ -143,7 +148,7 @@ class ModelSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, dicts, strings, ints, ``None``), ready for JSON."""
-        return _plain(attrs.asdict(self, recurse=True))
+        return _plain(attrs.asdict(self, recurse=True, filter=lambda a, _: a.name != "graph"))
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -168,6 +173,20 @@ class ModelSummary:
 
     def __rich__(self) -> Any:
         return render_rich(self)
+
+    def to_html(self, *, token_geometry: Any = None) -> str:
+        """The graph page: one self-contained HTML document picturing the model, its
+        connections and groups, what the searches pick and the path each search took
+        (see :mod:`keras_inspect.cli.graph_page`)."""
+        from keras_inspect.cli.graph_page import render_page
+
+        return render_page(self, token_geometry=token_geometry)
+
+    def _repr_html_(self) -> str:
+        # Notebooks: the page in a sandboxed frame, so its styles and script stay its own.
+        from keras_inspect.cli.graph_page import iframe
+
+        return iframe(self.to_html())
 
 
 @plain_python
@@ -198,13 +217,12 @@ def summary(
     by_layer = {id(fact.layer): fact for fact in facts}
     chosen = tuple(_choose(model, r, by_layer) for r in ordered)
     picked = {c.role: by_layer.get(id(c.layer)) for c in chosen}
-    rows = []
+    every = []
     for fact in facts:
-        if role is not None and role not in fact.row.role_names:
-            continue
         chosen_for = tuple(r for r in ordered if picked[r] is fact)
         default_for = tuple(r for r in ("logits", "pooling") if r in chosen_for)
-        rows.append(attrs.evolve(fact.row, default_for=default_for, chosen_for=chosen_for))
+        every.append(attrs.evolve(fact.row, default_for=default_for, chosen_for=chosen_for))
+    rows = [row for row in every if role is None or role in row.role_names]
     return ModelSummary(
         model_name=str(getattr(model, "name", type(model).__name__)),
         model_type=type(model).__name__,
@@ -215,6 +233,7 @@ def summary(
         role_filter=role,
         chosen=tuple(c.choice for c in chosen),
         candidates=candidates,
+        graph=graph_structure(inspect_model(model, pm), ordered, every),
     )
 
 
@@ -287,7 +306,7 @@ def _layer_facts(
         layer = entry.layer
         decisions = [
             RoleDecision(role=name, plugin=plugin)
-            for name, plugin in role_decisions(view, layer, roles)
+            for name, plugin in role_decisions(view, entry, roles)
         ]
         bias, bias_plugin = layer_bias(pm, layer, reader)
         row = LayerRow(

@@ -18,7 +18,7 @@ import weakref
 from typing import Any
 
 from keras_inspect.errors import LayerNotFoundError, PluginError, describe, did_you_mean, name_of, shorten
-from keras_inspect.graph.reader import GraphReader
+from keras_inspect.graph.reader import GraphReader, NewName
 from keras_inspect.hooks.current import plugin_manager
 from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.graph.walk import LayerEntry, graph_signature, same_signature, split_path, walk_graph
@@ -39,6 +39,7 @@ class InspectedModel:
         self._entries: tuple[LayerEntry, ...] = ()
         self._layers: tuple[Any, ...] = ()
         self._members: frozenset[int] = frozenset()
+        self._last_entry: dict[int, LayerEntry] = {}
         self._by_path: dict[tuple[str, ...], LayerEntry] = {}
         self._caches: dict[str, dict[Any, Any]] = {}
 
@@ -61,6 +62,7 @@ class InspectedModel:
                 self._entries = entries
                 self._layers = tuple(entry.layer for entry in entries)
                 self._members = frozenset(id(layer) for layer in self._layers)
+                self._last_entry = {id(entry.layer): entry for entry in entries}
                 self._by_path = {entry.path: entry for entry in entries}
                 self._caches = {}
                 self._signature = signature
@@ -78,6 +80,38 @@ class InspectedModel:
     def has_layer(self, layer: Any) -> bool:
         """Whether ``layer`` is one of the walked layers (by identity)."""
         return id(layer) in self._members
+
+    def graph_members(self) -> list[Any]:
+        """The walked layers, and the input layers and operations of every graph of the model:
+        what symbolic calls on the model's tensors add nodes to."""
+        members = {id(layer): layer for layer in self._layers}
+        reader = self.reader
+        for container, _ in self._graphs():
+            for operation in reader.graph_layers(reader.graph_of(container)):
+                members.setdefault(id(operation), operation)
+        return list(members.values())
+
+    def new_names(self) -> NewName:
+        """A source of layer names unused in the model, for one model being built on it.
+
+        Keras names new operations from a per-process counter, not from the model: in a
+        freshly loaded model an anonymous ``add`` of keras-inspect's would collide with the
+        model's own ``add``, and a user's layer may be called ``fc_activation``. Every name
+        handed out here avoids every layer, operation and input name of the model, and the
+        earlier names.
+        """
+        taken = {getattr(layer, "name", "") for layer in self.graph_members()}
+        taken.update(getattr(t, "name", "") for t in self.reader.inputs(self.model))
+
+        def new_name(base: str) -> str:
+            name, count = base, 0
+            while name in taken:
+                count += 1
+                name = f"{base}_{count}"
+            taken.add(name)
+            return name
+
+        return new_name
 
     def cache(self, kind: str) -> dict[Any, Any]:
         """The cache of one kind of answer about this model (dropped when its layers change)."""
@@ -124,6 +158,9 @@ class InspectedModel:
         found = self.input_entry(parts) if inputs else None
         if found is not None:
             return found[0]
+        operation = self.operation_entry(parts) if inputs else None
+        if operation is not None:
+            return operation
         raise self._not_found(parts)
 
     def _not_found(self, parts: tuple[str, ...]) -> LayerNotFoundError:
@@ -151,15 +188,50 @@ class InspectedModel:
     def entry_of(self, layer: Any, *, inputs: bool = False) -> LayerEntry:
         """The entry of a layer object; raises if it is not part of the model.
 
-        With ``inputs``, input layers are entries too (they are endpoints, not walked layers).
+        A layer called at several places (in several nested models) is taken at the last one
+        in graph order, as a layer's signal is taken at its last call. With ``inputs``, input
+        layers are entries too (they are endpoints, not walked layers).
         """
-        for entry in self._entries:
-            if entry.layer is layer:
-                return entry
+        entry = self._last_entry.get(id(layer))
+        if entry is not None:
+            return entry
         found = self.input_entry((name_of(layer),)) if inputs else None
         if found is not None and found[0].layer is layer:
             return found[0]
         raise LayerNotFoundError(f"Layer {name_of(layer)!r} is not part of model {self.name!r}.")
+
+    def _graphs(self) -> list[tuple[Any, tuple[str, ...]]]:
+        """Every graph model of the model (itself first), with its path."""
+        reader = self.reader
+        nested = [(e.layer, e.path) for e in self._entries if e.in_graph and reader.has_graph(e.layer)]
+        return [(self.model, ()), *nested]
+
+    def operation_entry(self, parts: tuple[str, ...]) -> LayerEntry | None:
+        """An operation that is no layer (a ``keras.ops`` call recorded in a graph: a slice, a
+        ``tanh``) at ``parts``, or ``None``. The walk lists layers only; as endpoints,
+        operations' outputs are signals too (a language model's logits after a slice)."""
+        container = self._container_at(parts)
+        if container is None:
+            return None
+        reader = self.reader
+        for operation in reader.graph_layers(reader.graph_of(container)):
+            if not reader.is_layer(operation) and getattr(operation, "name", None) == parts[-1]:
+                calls = tuple(reader.calls(operation, container))
+                return LayerEntry(
+                    path=parts, layer=operation, container=container, in_graph=True, calls=calls
+                )
+        return None
+
+    def _container_at(self, parts: tuple[str, ...]) -> Any | None:
+        """The graph model that holds ``parts[-1]``, or ``None``."""
+        if len(parts) == 1:
+            container = self.model
+        else:
+            parent = self._by_path.get(parts[:-1])
+            if parent is None or not parent.in_graph:
+                return None
+            container = parent.layer
+        return container if self.reader.has_graph(container) else None
 
     def input_entry(self, parts: tuple[str, ...]) -> tuple[LayerEntry, Any] | None:
         """The entry and the tensor of the input layer at ``parts``, or ``None``.
@@ -168,14 +240,8 @@ class InspectedModel:
         endpoints they still make sense (the model's, or a nested graph model's, input tensor).
         """
         reader = self.reader
-        if len(parts) == 1:
-            container = self.model
-        else:
-            parent = self._by_path.get(parts[:-1])
-            if parent is None or not parent.in_graph:
-                return None
-            container = parent.layer
-        if not reader.has_graph(container):
+        container = self._container_at(parts)
+        if container is None:
             return None
         for tensor in reader.inputs(container):
             origin = reader.tensor_origin(tensor)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -28,6 +27,8 @@ from keras_inspect.graph.fused_activations import SPLITTABLE_NAMES, fused_activa
 #: ``substitute(args, kwargs) -> outputs`` computes one call instead of its layer while a graph
 #: is re-traced.
 Substitute = Callable[[tuple, dict], Any]
+#: ``new_name(base) -> name``: a layer name not yet used in the model being built.
+NewName = Callable[[str], str]
 
 
 #: Held while keras-inspect adds symbolic calls to existing layers (or intercepts their calls).
@@ -179,13 +180,6 @@ class GraphReader(abc.ABC):
         structure = self.output_structure(model)
         return list(flat) if structure is None else self.pack(structure, list(flat))
 
-    def call_model(self, model: Any, args: tuple, kwargs: dict) -> Any:
-        """Call a graph model symbolically with the arguments recorded for another call."""
-        # Re-pack the caller's tensors the way `model` declares its inputs, so that a model
-        # built on a one-element input list is called with that list.
-        flat = self.flatten(args[0] if len(args) == 1 else list(args))
-        return model(self.pack(self.input_structure(model), flat), **kwargs)
-
     def output_shapes(self, layer: Any) -> list[tuple[Any, ...]] | None:
         """The symbolic shapes of the outputs of ``layer``'s last call, if it was called."""
         nodes = getattr(layer, "_inbound_nodes", None) or ()
@@ -220,8 +214,8 @@ class GraphReader(abc.ABC):
         inputs: Sequence[Any],
         substitutes: Mapping[int, Substitute],
         seeds: Mapping[int, Any] | None = None,
-        perturb: Mapping[int, Any] | None = None,
-        unperturbed: dict[int, Any] | None = None,
+        edits: Mapping[int, Callable[[Any], Any]] | None = None,
+        before: dict[int, Any] | None = None,
     ) -> dict[int, Any]:
         """Re-trace ``model``'s graph on new symbolic ``inputs``.
 
@@ -229,11 +223,12 @@ class GraphReader(abc.ABC):
         ``substitutes`` is computed by that callable instead of by calling the layer. ``seeds``
         maps the ``id`` of original symbolic tensors to replacements known up front (to cut a
         graph: pass ``inputs=[]`` and seed the cut); nodes whose inputs are neither given nor
-        computable are skipped. ``perturb`` maps the ``id`` of original tensors to symbolic
-        tensors added to them where they are produced (everything downstream sees the sum; the
-        values before the addition are written to ``unperturbed``). A node whose inputs are all
-        unchanged keeps its original outputs (no new call, no new node on the layer). Returns a
-        mapping from the ``id`` of each original symbolic tensor reached to its new counterpart.
+        computable are skipped. ``edits`` maps the ``id`` of original tensors to a function
+        that changes their new counterpart where it is produced (everything downstream sees the
+        result; the value before the change is written to ``before``). A node whose inputs are
+        all unchanged keeps its original outputs (no new call, no new node on the layer).
+        Returns a mapping from the ``id`` of each original symbolic tensor reached to its new
+        counterpart.
         """
         graph = self.graph_of(model)
         if graph is None:
@@ -241,11 +236,11 @@ class GraphReader(abc.ABC):
         tensors: dict[int, Any] = {}
 
         def assign(old: Any, new: Any) -> None:
-            delta = perturb.get(id(old)) if perturb else None
-            if delta is not None:
-                if unperturbed is not None:
-                    unperturbed[id(old)] = new
-                new = new + delta
+            edit = edits.get(id(old)) if edits else None
+            if edit is not None:
+                if before is not None:
+                    before[id(old)] = new
+                new = edit(new)
             tensors[id(old)] = new
 
         for old, new in zip(self.inputs(model), inputs):
@@ -274,6 +269,11 @@ class GraphReader(abc.ABC):
                     assign(old, new)
         return tensors
 
+    def add(self, tensor: Any, other: Any, name: str) -> Any:
+        """``tensor + other`` symbolically, through a new layer named ``name`` (Keras names an
+        anonymous addition ``add``, which a loaded model may already use)."""
+        return self.layers_module().Add(name=name, dtype=tensor.dtype)([tensor, other])
+
     def activation_of(self, layer: Any) -> Callable[[Any], Any] | None:
         """The fused activation of ``layer`` if it has a non-linear one, else ``None``."""
         return fused_activation(layer, self.layers_module())
@@ -282,10 +282,9 @@ class GraphReader(abc.ABC):
         """The splittable stock class whose own ``call`` ``layer`` runs (see :func:`stock_class`)."""
         return stock_class(layer, self.layers_module())
 
-    def pre_activation(self, layer: Any, args: tuple, kwargs: dict, tag: str = "") -> Any:
-        """Call ``layer`` symbolically without its fused activation; the new wrapper layer
-        shares the layer's weights and is serializable. ``tag`` keeps its name unique when one
-        layer is split at several calls."""
+    def pre_activation(self, layer: Any, args: tuple, kwargs: dict, name: str) -> Any:
+        """Call ``layer`` symbolically without its fused activation, through a new wrapper layer
+        named ``name`` that shares the layer's weights and is serializable."""
         if self.stock_class(layer) is None:
             raise EndpointError(
                 f"Cannot split the fused activation of {name_of(layer)!r} "
@@ -294,35 +293,27 @@ class GraphReader(abc.ABC):
                 "and not subclasses that override call. Expose its output instead, or build "
                 "the layer with a separate Activation layer."
             )
-        return self.pre_activation_layer(layer, f"{layer.name}_pre_activation{tag}")(
-            *args, **kwargs
-        )
+        return self.pre_activation_layer(layer, name)(*args, **kwargs)
 
-    def split_activation(
-        self, layer: Any, args: tuple, kwargs: dict, tag: str = ""
-    ) -> tuple[Any, Any]:
-        """Call ``layer`` symbolically split at its fused activation: ``(pre, output)``, where
-        ``output`` equals the layer's own output numerically."""
-        pre = self.pre_activation(layer, args, kwargs, tag)
-        return pre, self.apply_activation(layer, pre, tag)
-
-    def apply_activation(self, layer: Any, tensor: Any, tag: str = "") -> Any:
+    def apply_activation(self, layer: Any, tensor: Any, name: str) -> Any:
         """Apply ``layer``'s fused activation to a symbolic tensor through a new layer."""
         activation = self.layers_module().Activation(
-            layer.activation, name=f"{layer.name}_activation{tag}", dtype=layer.dtype_policy
+            layer.activation, name=name, dtype=layer.dtype_policy
         )
         return activation(tensor)
 
     def intercept(
-        self, layer: Any, targets: Sequence[dict]
+        self, layer: Any, targets: Sequence[dict], new_name: NewName
     ) -> Callable[[tuple, dict], tuple[Any, list[list[Any]]]]:
         """A callable that calls ``layer`` (no graph) and also returns signals of its sub-layers.
 
-        ``targets`` are dicts with ``path`` (names below ``layer``), ``link`` and ``node``
-        (which call while ``layer`` runs once). The callable takes ``(args, kwargs)`` of one
-        recorded call and returns ``(outputs, signals)``: ``outputs`` structured as ``layer``'s
-        own, ``signals`` one list of tensors per target. A flavour that cannot intercept calls
-        keeps this default, which explains that.
+        ``targets`` are dicts with ``path`` (names below ``layer``), ``link``, ``node`` (which
+        call while ``layer`` runs once) and ``edit``: ``None`` to record the signal, ``"add"``
+        or ``"replace"`` to also change it where it is produced by the symbolic tensor
+        ``value``. The callable takes ``(args, kwargs)`` of one recorded call and returns
+        ``(outputs, signals)``: ``outputs`` structured as ``layer``'s own, ``signals`` one list
+        of tensors per target (before its edit). New layers are named with ``new_name(base)``.
+        A flavour that cannot intercept calls keeps this default, which explains that.
         """
         raise EndpointError(
             f"{name_of(layer)!r} is a subclassed layer (no graph) and the {self.name} flavour "

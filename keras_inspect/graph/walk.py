@@ -20,11 +20,16 @@ from keras_inspect.graph.reader import GraphReader
 class LayerEntry:
     """One layer found by the walk.
 
+    A layer called in several models (a token embedding called by a backbone, then in reverse
+    by the language model around it) has one entry at each place, each with its own path.
+
     :ivar path: layer names from the top model down to this layer, e.g. ``("backbone", "conv1")``.
     :ivar layer: the layer object.
     :ivar container: the model or layer that directly holds it.
     :ivar in_graph: whether every container on the path has a functional graph (so the layer's
         signals can be exposed by graph surgery rather than by call interception).
+    :ivar calls: the layer's calls recorded in its container's graph, oldest first (empty for a
+        layer inside a subclassed layer); the flavour's node objects.
     """
 
     path: tuple[str, ...]
@@ -33,6 +38,7 @@ class LayerEntry:
     # weak reference: a strong one would keep every walked model alive for ever.
     _container: Any
     in_graph: bool
+    calls: tuple[Any, ...] = ()
 
     @property
     def container(self) -> Any:
@@ -49,7 +55,7 @@ class LayerEntry:
 def walk_graph(reader: GraphReader, model: Any) -> tuple[LayerEntry, ...]:
     """Every layer of ``model`` in graph order (see :func:`keras_inspect.walk`)."""
     found: list[LayerEntry] = []
-    _walk_into(found, reader, model, (), True, set(), weakref.ref(model))
+    _walk_into(found, reader, model, (), True, weakref.ref(model))
     return tuple(found)
 
 
@@ -59,7 +65,6 @@ def _walk_into(
     container: Any,
     prefix: tuple[str, ...],
     in_graph: bool,
-    seen: set[int],
     holder: Any,
 ) -> None:
     # Plain recursion into a list, not generators: the first search of a model pays for this
@@ -68,14 +73,18 @@ def _walk_into(
     if not children:
         return
     graph = in_graph and reader.has_graph(container)
+    seen: set[int] = set()  # a layer called several times here is one entry here
     for child in children:
         key = id(child)
         if key in seen:
             continue
         seen.add(key)
         path = (*prefix, child.name)
-        found.append(LayerEntry(path=path, layer=child, container=holder, in_graph=graph))
-        _walk_into(found, reader, child, path, graph, seen, child)
+        calls = tuple(reader.calls(child, container)) if graph else ()
+        found.append(
+            LayerEntry(path=path, layer=child, container=holder, in_graph=graph, calls=calls)
+        )
+        _walk_into(found, reader, child, path, graph, child)
 
 
 def graph_signature(reader: GraphReader, model: Any) -> tuple[Any, ...]:

@@ -29,9 +29,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "keras_inspect.adapters.normalization",
     "keras_inspect.adapters.pooling",
     "keras_inspect.adapters.feature_map",
+    "keras_inspect.adapters.embedding",
     "keras_inspect.adapters.fallback",
     "keras_inspect.adapters.tf_keras.graph",
-    "keras_inspect.adapters.tf_keras.layers",
 )
 
 DISABLE_AUTOLOAD_ENV = "KERAS_INSPECT_DISABLE_PLUGIN_AUTOLOAD"

@@ -157,15 +157,18 @@ class InspectPluginManager(pluggy.PluginManager):
 
     # -- one method per question -------------------------------------------------------------
 
-    def classify(self, layer: Any, role: str) -> tuple[bool, str | None]:
-        """Whether ``layer`` plays ``role``, and which plugin decided (``None``: nobody did).
+    def classify(self, layer: Any, role: str, entry: Any = None) -> tuple[bool, str | None]:
+        """Whether ``layer`` plays ``role`` (at the place ``entry`` of a walk, if given), and
+        which plugin decided (``None``: nobody did).
 
         Searches remember these answers per model (see ``InspectedModel``); this asks the
         plugins every time.
         """
         if not isinstance(role, str):
             raise TypeError(f"role must be a string; received {describe(role)}.")
-        result, plugin = first_answer(self, "keras_inspect_classify_layer", layer=layer, role=role)
+        result, plugin = first_answer(
+            self, "keras_inspect_classify_layer", layer=layer, role=role, entry=entry
+        )
         if result is None:
             return False, None
         if isinstance(result, bool):

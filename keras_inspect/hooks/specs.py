@@ -31,17 +31,23 @@ hookimpl = ImplementationMarker(PROJECT_NAME)
 
 
 @hookspec(firstresult=True)
-def keras_inspect_classify_layer(layer: Any, role: str) -> bool | None:
+def keras_inspect_classify_layer(layer: Any, role: str, entry: Any) -> bool | None:
     """Decide whether ``layer`` plays ``role`` in a model.
 
-    Asked once per layer and role when searching (``find_layer_with(..., role=...)``,
+    Asked once per layer, place and role when searching (``find_layer_with(..., role=...)``,
     ``get_logits_layer``, ``get_global_pooling_layer``) and when summarising a model.
 
     :param layer: a layer object (Keras 3, or Keras 2 for the ``tf_keras`` adapter). Nested models
         are layers too and are asked like any other layer.
     :param role: the role being asked about, an open string. Built-in roles are
-        ``"normalization"``, ``"pooling"``, ``"logits"`` and ``"feature_map"``; plugins add their
-        own by implementing :func:`keras_inspect_roles`.
+        ``"normalization"``, ``"pooling"``, ``"logits"``, ``"feature_map"`` and
+        ``"token_embedding"``; plugins add their own by implementing :func:`keras_inspect_roles`.
+    :param entry: where the layer is asked about: a :class:`keras_inspect.LayerEntry` (its
+        ``path``, its ``container`` and the ``calls`` recorded there), or ``None`` when the layer
+        is asked about alone. A layer called in two models may play a role at one place only
+        (a token embedding looks tokens up inside a backbone, and produces logits where a
+        language model calls it in reverse). Implementations that do not need it leave it out
+        of their signature.
     :return: ``True`` if the layer plays the role, ``False`` if it decidedly does not (the question
         is settled, no later plugin is asked), or ``None`` for "no opinion, ask the next plugin".
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import keras
 
+from keras_inspect.adapters.embedding import called_in_reverse
+from keras_inspect.answers.bias_math import align_to_axes, in_compute_dtype, layer_attribute, layer_rank
 from keras_inspect.hooks.specs import hookimpl
-from keras_inspect.answers.bias_math import align_to_axes, in_compute_dtype, layer_rank
 
 #: Whether keras-hub can be imported here (checked without importing it).
 AVAILABLE = importlib.util.find_spec("keras_hub") is not None
@@ -53,9 +54,16 @@ NORMALIZATION_CLASSES = frozenset(
 #: keras-hub layers that reduce a sequence (or an image's patches) to one vector per example.
 POOLING_CLASSES = frozenset(
     {
-        "MetaCLIP2VisionPooler",  # the class token
+        "CLIPVisionPooler",  # the class token
+        "CLIPTextPooler",  # the end-of-text token
+        "MetaCLIP2VisionPooler",
+        "MetaCLIP2TextPooler",
+        "Gemma3MeanPooling",
         "Gemma4MeanPooling",
         "Gemma4VisionAveragePooling",
+        "MultiHeadAttentionPooling",  # one learned query attending to every token
+        "SigLIPMultiHeadAttentionPooling",
+        "SelectAdaptivePool2d",  # MobileNetV5's global pooling
         "VideoPrismAttenTokenPoolingLayer",
     }
 )
@@ -91,14 +99,19 @@ def _is_reversible_embedding(layer: Any) -> bool:
     return "ReversibleEmbedding" in keras_hub_classes(layer)
 
 
-def called_in_reverse(layer: Any) -> bool:
-    """Whether a graph records a call of ``layer`` with ``reverse=True`` (hidden -> logits)."""
-    for node in getattr(layer, "_inbound_nodes", ()):
-        arguments = getattr(node, "arguments", None)
-        kwargs = getattr(arguments, "kwargs", None) or {}
-        if kwargs.get("reverse") is True:
-            return True
-    return False
+def _reversed_here(layer: Any, entry: Any) -> bool:
+    """Whether ``layer`` is called in reverse (hidden states -> logits) at ``entry``'s place, or
+    anywhere when asked about the layer alone."""
+    if entry is not None:
+        return called_in_reverse(entry)
+    return any(called_in_reverse(_Calls(node)) for node in getattr(layer, "_inbound_nodes", ()))
+
+
+class _Calls:
+    """One recorded call, seen as a place with that call only."""
+
+    def __init__(self, node: Any) -> None:
+        self.calls = (node,)
 
 
 def _offset(layer: Any) -> Any | None:
@@ -113,10 +126,17 @@ def _offset(layer: Any) -> Any | None:
 if AVAILABLE:
 
     @hookimpl
-    def keras_inspect_classify_layer(layer: Any, role: str) -> bool | None:
+    def keras_inspect_classify_layer(layer: Any, role: str, entry: Any) -> bool | None:
         if role == "logits" and _is_reversible_embedding(layer):
             # An embedding lookup is not a logits layer; its reverse (tied) projection is.
-            return called_in_reverse(layer)
+            return _reversed_here(layer, entry)
+        if role == "token_embedding" and entry is not None:
+            if called_in_reverse(entry):
+                return False
+            # keras-hub's text backbones (and TokenAndPositionEmbedding) name their token
+            # embedding: the other embeddings beside it (segments, positions) are not.
+            own = layer_attribute(entry.container, "token_embedding")
+            return layer is own if isinstance(own, keras.layers.Layer) else None
         names = keras_hub_classes(layer)
         if not names:
             return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from keras_inspect.autograph import plain_python
-from keras_inspect.graph.endpoints import Endpoint, to_endpoints
+from keras_inspect.answers.descriptors import to_endpoints
 from keras_inspect.errors import EndpointError
-from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.answers.search import find_in
-from keras_inspect.signals.engine import connected_tensors, require_graph
+from keras_inspect.graph.inspected import inspect_model
+from keras_inspect.answers.target_layer import default_feature_map, default_logits
+from keras_inspect.engine.building import connected, require_graph
 
 
 @plain_python
@@ -22,21 +22,9 @@ def endpoints(model: Any, endpoints: Any) -> list[Any]:
     ``keras.Model(model.inputs, endpoints(model, [...]))`` works for them too.
     """
     view = inspect_model(model)
-    return connected_tensors(view, to_endpoints(view, endpoints))
+    return [t for group in connected(view, to_endpoints(view, endpoints)) for t in group]
 
 
-
-
-def default_logits(view: InspectedModel) -> Endpoint:
-    """What ``expose(model)`` returns first: the logits layer's output."""
-    return Endpoint(path=view.entry_of(find_in(view, role="logits")).path)
-
-
-def default_feature_map(view: InspectedModel) -> Endpoint:
-    """What ``expose(model)`` returns second: the input of the last global pooling layer (the
-    feature map of CAM and Grad-CAM)."""
-    pooling = view.entry_of(find_in(view, role="pooling"))
-    return Endpoint(path=pooling.path, link="input")
 
 
 @plain_python
@@ -44,7 +32,8 @@ def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
     """A new model with ``model``'s inputs whose outputs are ``[*outputs, *arguments]``.
 
     ``outputs`` defaults to the logits layer's output, ``arguments`` to the input of the last
-    global pooling layer. Each may be one descriptor or a list (or tuple) of them; a layer of a
+    global pooling layer (for a transformer without one: the token sequence its token
+    reduction consumes, a language model's final hidden states). Each may be one descriptor or a list (or tuple) of them; a layer of a
     nested model is named by a path ``"backbone/conv5"``. The new model shares every layer and
     weight with ``model``.
     """
@@ -57,5 +46,5 @@ def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
     wanted = [*to_endpoints(view, outputs), *to_endpoints(view, arguments)]
     if not wanted:
         raise EndpointError("expose needs at least one signal; outputs and arguments are empty.")
-    tensors = connected_tensors(view, wanted)
+    tensors = [t for group in connected(view, wanted) for t in group]
     return view.reader.build_model(view.reader.input_structure(view.model), tensors)

@@ -4,8 +4,9 @@ Gradients with respect to an intermediate signal are then one autodiff call on `
 whichever Keras backend runs (:func:`keras_inspect.gradients` does it for any signal in one
 call). Both halves share every layer (and weight) with the model.
 
-The head is built by re-tracing each graph on the path down to the signal, seeded with a new
-symbolic input at the cut: only what is downstream of the cut is called again. A model in which
+The body reads the signal through the signal engine; the head replaces it by a new symbolic
+input and re-traces each graph on the path down to it from that input alone (the engine's
+``cut``): only what is downstream of the cut is called again. A model in which
 some path reaches the outputs without going through the cut (a residual connection around it,
 another model input) cannot be cut there, and the error names the output that escapes.
 """
@@ -15,10 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from keras_inspect.autograph import plain_python
-from keras_inspect.graph.endpoints import Endpoint, locate, to_endpoint
-from keras_inspect.errors import EndpointError, name_of, shorten
+from keras_inspect.answers.descriptors import to_endpoint
+from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.signals.engine import built_once, connected_tensors
+from keras_inspect.engine.building import built_once, connected
+from keras_inspect.engine.trace import cut
+from keras_inspect.engine.requests import request
 
 
 @plain_python
@@ -56,57 +59,13 @@ def _one_or_list(tensors: list[Any]) -> Any:
 
 def _build(view: InspectedModel, endpoint: Endpoint) -> tuple:
     reader = view.reader
-    signal = connected_tensors(view, [endpoint], signals_only=True)
-    new_inputs = [reader.new_input(t, f"{view.name}_cut_{i}") for i, t in enumerate(signal)]
-    outputs = _head_outputs(view, view.model, endpoint.path, endpoint, new_inputs)
+    (signal,) = connected(view, [endpoint], reroute=False)
+    new_name = view.new_names()
+    new_inputs = [reader.new_input(t, new_name(f"{view.name}_cut")) for t in signal]
+    outputs = cut(view, view.model, [request(endpoint, "replace", new_inputs)], new_name)
     return (
         reader.input_structure(view.model),
         signal,
         new_inputs,
         reader.pack_outputs(view.model, outputs),
     )
-
-
-def _head_outputs(
-    view: InspectedModel, container: Any, rest: tuple[str, ...], endpoint: Endpoint, new: list
-) -> list[Any]:
-    """``container``'s flat outputs, computed from ``new`` standing for the signal."""
-    reader = view.reader
-    if len(rest) == 1:
-        item = locate(view, endpoint)
-        layer = item.entry.layer
-        if endpoint.link == "pre_activation" and reader.activation_of(layer):
-            old = reader.call_tensors(item.call, "output")
-            seeds = {id(old[0]): reader.apply_activation(layer, new[0])}
-        else:
-            seeds = {id(t): n for t, n in zip(item.tensors, new)}
-    else:
-        child = next(c for c in reader.children(container) if c.name == rest[0])
-        if not reader.has_graph(child):
-            raise EndpointError(
-                f"Cannot split inside {name_of(child)!r}, a subclassed layer without a graph: "
-                f"its computation cannot be cut at {shorten(endpoint.name)}. Split at the output of "
-                f"{name_of(child)!r} instead, or use expose() to read the signal."
-            )
-        inner = _head_outputs(view, child, rest[1:], endpoint, new)
-        calls = reader.calls(child, container)
-        if not calls:
-            raise EndpointError(f"{name_of(child)!r} is never called in {name_of(container)!r}.")
-        # As in expose: a nested model called several times is cut at its last call.
-        old = reader.call_tensors(calls[-1], "output")
-        seeds = {id(t): n for t, n in zip(old, inner)}
-    mapping = reader.retrace(container, [], {}, seeds=seeds)
-    outputs = []
-    for tensor in reader.outputs(container):
-        if id(tensor) not in mapping:
-            origin = reader.tensor_origin(tensor)
-            producer = name_of(origin[0]) if origin else "?"
-            raise EndpointError(
-                f"Cannot split {view.name!r} at {shorten(endpoint.name)}: the output of "
-                f"{name_of(container)!r} computed by layer {producer!r} can be reached "
-                "without passing through that signal (a connection bypasses it, or the output "
-                "does not depend on it). Choose a signal that every path to the outputs "
-                "crosses, e.g. the output of a residual block rather than a layer inside it."
-            )
-        outputs.append(mapping[id(tensor)])
-    return outputs

@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from keras_inspect.graph.reader import GraphReader
+from keras_inspect.graph.reader import GraphReader, NewName
 from keras_inspect.hooks.specs import hookimpl
 
 from .wrappers import PreActivation, interceptor
@@ -109,8 +109,8 @@ class Keras3GraphReader(GraphReader):
     def pre_activation_layer(self, layer: Any, name: str) -> Any:
         return PreActivation(layer, name=name)
 
-    def intercept(self, layer: Any, targets: Sequence[dict]) -> Any:
-        return interceptor(layer, targets)
+    def intercept(self, layer: Any, targets: Sequence[dict], new_name: NewName) -> Any:
+        return interceptor(layer, targets, new_name)
 
 
 READER = Keras3GraphReader()

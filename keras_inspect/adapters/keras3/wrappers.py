@@ -21,7 +21,7 @@ from interleaving their records, and ``finally`` always restores the layers.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -83,11 +83,12 @@ def _recorder(
     bound: Any,
     links: frozenset[str],
     records: list[dict],
-    perturb: dict[int, list[tuple[str, Any]]],
+    edits: dict[int, list[tuple[str, str, Any]]],
 ) -> Any:
-    """The pass-through that replaces ``layer.call``: it records each call's signals and adds,
-    at the calls listed in ``perturb`` (call index -> ``(link, delta)``), a delta to a signal
-    where it is produced (the records keep the values before the addition)."""
+    """The pass-through that replaces ``layer.call``: it records each call's signals and, at
+    the calls listed in ``edits`` (call index -> ``(link, mode, value)``), edits a signal where
+    it is produced (``mode`` ``"add"`` adds ``value``, ``"replace"`` puts it in the signal's
+    place; the records keep the values before the edit)."""
     split = "pre_activation" in links and fused_activation(layer, keras.layers) is not None
     if split and stock_class(layer, keras.layers) is None:
         raise EndpointError(
@@ -98,46 +99,48 @@ def _recorder(
         )
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        deltas = dict(perturb.get(len(records), ()))
+        wanted = {link: (mode, value) for link, mode, value in edits.get(len(records), ())}
         record: dict[str, list[Any]] = {"input": _tensors((args, kwargs))}
-        if "input" in deltas:
-            args = (_add(args[0], deltas["input"], "input", layer), *args[1:])
+        if "input" in wanted:
+            args = (_edit(args[0], wanted["input"], "input", layer), *args[1:])
         if split:
             pre = call_without_activation(layer, *args, **kwargs)
             record["pre_activation"] = [pre]
-            if "pre_activation" in deltas:
-                pre = _add(pre, deltas["pre_activation"], "pre_activation", layer)
+            if "pre_activation" in wanted:
+                pre = _edit(pre, wanted["pre_activation"], "pre_activation", layer)
             result = layer.activation(pre)
         else:
             result = bound(*args, **kwargs)
             record["pre_activation"] = _tensors(result)
-            if "pre_activation" in deltas:
-                result = _add(result, deltas["pre_activation"], "pre_activation", layer)
+            if "pre_activation" in wanted:
+                result = _edit(result, wanted["pre_activation"], "pre_activation", layer)
         record["output"] = _tensors(result)
-        if "output" in deltas:
-            result = _add(result, deltas["output"], "output", layer)
+        if "output" in wanted:
+            result = _edit(result, wanted["output"], "output", layer)
         records.append(record)
         return result
 
     return call
 
 
-def _add(value: Any, delta: Any, link: str, layer: Any) -> Any:
+def _edit(value: Any, edit: tuple[str, Any], link: str, layer: Any) -> Any:
     if not keras.ops.is_tensor(value):
         raise EndpointError(
             f"The {link} of {name_of(layer)!r} inside a subclassed layer is not one tensor, so "
-            "it cannot be perturbed to take a gradient; ask for a signal that is one tensor."
+            "it cannot be edited (for a gradient or an intervention); ask for a signal that is "
+            "one tensor."
         )
-    return keras.ops.add(value, delta)
+    mode, given = edit
+    return given if mode == "replace" else keras.ops.add(value, given)
 
 
 @contextmanager
 def recording(
     layers: dict[int, tuple[Any, frozenset[str]]],
-    perturb: dict[int, dict[int, list[tuple[str, Any]]]] | None = None,
+    edits: dict[int, dict[int, list[tuple[str, str, Any]]]] | None = None,
 ) -> Iterator[dict[int, list[dict]]]:
     """Record every call of the given layers (``id -> (layer, links)``) inside the block,
-    adding the deltas of ``perturb`` (``id -> call index -> [(link, delta)]``)."""
+    making the edits of ``edits`` (``id -> call index -> [(link, mode, value)]``)."""
     records: dict[int, list[dict]] = {key: [] for key in layers}
     with graph_lock:
         installed: list[tuple[Any, bool, Any]] = []
@@ -145,8 +148,7 @@ def recording(
             for key, (layer, links) in layers.items():
                 had_own = "call" in layer.__dict__
                 previous = layer.__dict__.get("call")
-                perturbed = (perturb or {}).get(key, {})
-                recorder = _recorder(layer, layer.call, links, records[key], perturbed)
+                recorder = _recorder(layer, layer.call, links, records[key], (edits or {}).get(key, {}))
                 # object.__setattr__: Keras's (and torch's) __setattr__ would track the function.
                 object.__setattr__(layer, "call", recorder)
                 installed.append((layer, had_own, previous))
@@ -181,9 +183,9 @@ class Intercepted(keras.layers.Wrapper):
     :param layer: the enclosing layer (subclassed: no graph of its own).
     :param targets: one dict per wanted signal: ``path`` (names below ``layer``), ``link``
         (``"input"``, ``"output"`` or ``"pre_activation"``), ``node`` (which call of the
-        target while ``layer`` runs once: an int or ``"last"``) and, to take a gradient,
-        ``perturb``: ``True`` to add the next of the deltas passed as ``keras_inspect_deltas``
-        to that signal where it is produced (``node`` must then be a non-negative index).
+        target while ``layer`` runs once: an int or ``"last"``) and, to edit the signal where
+        it is produced, ``edit``: ``"add"`` or ``"replace"`` with the next of the values
+        passed as ``keras_inspect_edits`` (``node`` must then be a non-negative index).
     """
 
     def __init__(self, layer: Any, targets: Sequence[dict], **kwargs: Any) -> None:
@@ -194,7 +196,7 @@ class Intercepted(keras.layers.Wrapper):
                 "path": list(t["path"]),
                 "link": t["link"],
                 "node": t["node"],
-                "perturb": bool(t.get("perturb", False)),
+                "edit": t.get("edit"),
             }
             for t in targets
         ]
@@ -206,22 +208,23 @@ class Intercepted(keras.layers.Wrapper):
             wanted.setdefault(id(layer), (layer, set()))[1].add(target["link"])
         return {key: (layer, frozenset(links)) for key, (layer, links) in wanted.items()}
 
-    def _perturbations(self, deltas: Sequence[Any]) -> dict[int, dict[int, list[tuple[str, Any]]]]:
-        wanted: dict[int, dict[int, list[tuple[str, Any]]]] = {}
-        given = iter(deltas)
+    def _edits(self, values: Sequence[Any]) -> dict[int, dict[int, list[tuple[str, str, Any]]]]:
+        wanted: dict[int, dict[int, list[tuple[str, str, Any]]]] = {}
+        given = iter(values)
         for target in self.targets:
-            if target["perturb"]:
+            if target["edit"] is not None:
                 layer = sublayer(self.layer, target["path"])
                 calls = wanted.setdefault(id(layer), {})
-                calls.setdefault(target["node"], []).append((target["link"], next(given)))
+                edit = (target["link"], target["edit"], next(given))
+                calls.setdefault(target["node"], []).append(edit)
         return wanted
 
     def call(
-        self, inputs: Any, *args: Any, keras_inspect_deltas: Any = None, **kwargs: Any
+        self, inputs: Any, *args: Any, keras_inspect_edits: Any = None, **kwargs: Any
     ) -> Any:
         layers = self._target_layers()
-        perturb = self._perturbations(keras_inspect_deltas or ())
-        with recording(layers, perturb) as records:
+        edits = self._edits(keras_inspect_edits or ())
+        with recording(layers, edits) as records:
             result = self.layer(inputs, *args, **kwargs)
         # How often each target's layer ran: what a later request for "last" resolves against.
         counts = [len(records[id(sublayer(self.layer, t["path"]))]) for t in self.targets]
@@ -245,27 +248,28 @@ class Intercepted(keras.layers.Wrapper):
         return {**super().get_config(), "targets": self.targets}
 
 
-def interceptor(layer: Any, targets: Sequence[dict]) -> Any:
+def interceptor(layer: Any, targets: Sequence[dict], new_name: Callable[[str], str]) -> Any:
     """``call(args, kwargs) -> (outputs, signals)`` through :class:`Intercepted` wrappers.
 
-    A target with a ``delta`` (a symbolic tensor) has it added to its signal where it is
-    produced: the enclosing layer is traced once plainly, to count the calls its ``node`` refers
-    to, then through a wrapper that adds the deltas.
+    A target with an ``edit`` mode has its ``value`` (a symbolic tensor) added to, or put in
+    place of, its signal where it is produced: the enclosing layer is traced once plainly, to
+    count the calls its ``node`` refers to, then through a wrapper that makes the edits.
+    ``new_name(base)`` names the wrappers uniquely within the model being built.
     """
     for target in targets:
         sublayer(layer, target["path"])  # fail early, with the available names
-    plain = Intercepted(layer, targets, name=f"{layer.name}_intercepted")
-    deltas = [t["delta"] for t in targets if t.get("delta") is not None]
+    plain = Intercepted(layer, [{**t, "edit": None} for t in targets], name=new_name(f"{layer.name}_intercepted"))
+    values = [t["value"] for t in targets if t.get("edit") is not None]
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:
         result, taps = _traced(plain, args, kwargs)
-        if deltas:
-            perturbing = [
-                {**t, "node": _resolved(t["node"], count), "perturb": t.get("delta") is not None}
+        if values:
+            editing = [
+                {**t, "node": _resolved(t["node"], count)}
                 for t, count in zip(targets, plain.call_counts)
             ]
-            wrapper = Intercepted(layer, perturbing, name=f"{layer.name}_perturbed")
-            result, taps = _traced(wrapper, args, {**kwargs, "keras_inspect_deltas": deltas})
+            wrapper = Intercepted(layer, editing, name=new_name(f"{layer.name}_edited"))
+            result, taps = _traced(wrapper, args, {**kwargs, "keras_inspect_edits": values})
         return result, taps
 
     return call
