@@ -24,7 +24,7 @@ import keras_inspect as ki
 from conftest import FakeTerminal
 from keras_inspect.cli import main as cli
 from keras_inspect.cli.console import printable as console_printable
-from keras_inspect.text import printable, shown
+from keras_inspect.errors import printable, shown
 from test_hostile_files import members_of, stored, write_zip
 
 # What a terminal acts on or draws as nothing; a font draws every other character.

@@ -1,7 +1,7 @@
 """What the command line writes for people: printable text, and a backend kept quiet.
 
 Text that comes from a model file or a plugin (layer names, class names, error messages,
-warnings) goes through :func:`keras_inspect.text.printable` (re-exported here), the project's one
+warnings) goes through :func:`keras_inspect.errors.printable` (re-exported here), the project's one
 escaping function; rich is never allowed to read such text as markup (:func:`rich_console`).
 
 TensorFlow writes start-up lines straight to file descriptor 2 from C++ (absl's "All log
@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from keras_inspect.text import printable, shown
+from keras_inspect.errors import printable, shown
 
 __all__ = ["DEBUG_ENV", "debugging", "is_noise", "printable", "quiet_backend", "rich_console",
            "shown", "shown_warnings"]  # fmt: skip
@@ -54,7 +54,7 @@ def _format_warning(
 
 @contextlib.contextmanager
 def shown_warnings() -> Iterator[None]:
-    """Print warnings with :func:`~keras_inspect.text.shown` while the block runs.
+    """Print warnings with :func:`~keras_inspect.errors.shown` while the block runs.
 
     Keras and plugins warn with text a file or a distribution chose (a member name, a plugin's
     error message, a version string): escaped and cut like everything else the command prints.

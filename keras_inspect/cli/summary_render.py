@@ -1,7 +1,7 @@
 """Views of a :class:`~keras_inspect.cli.summary.ModelSummary`: plain text and rich tables.
 
 Every string shown comes from a model or a plugin, so every one goes through
-:func:`~keras_inspect.text.shown`: escaped, and cut to what a terminal can show (a table cell to
+:func:`~keras_inspect.errors.shown`: escaped, and cut to what a terminal can show (a table cell to
 :data:`CELL_LIMIT` characters, a line to :data:`LINE_LIMIT`), so a megabyte-long layer name
 cannot widen every row of the table to a megabyte. The data in ``to_dict``/``to_json`` stays
 exact.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from keras_inspect.text import shown
+from keras_inspect.errors import shown
 
 if TYPE_CHECKING:
     from keras_inspect.cli.summary import LayerRow, ModelSummary, RoleChoice
