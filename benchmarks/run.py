@@ -15,9 +15,14 @@ Run with ``make bench`` (or ``python benchmarks/run.py``); ``--quick`` skips the
    EfficientNetB0 and ResNet50V2, eager and compiled), and its memory growth over 100 calls.
 8. FullGrad through ``gradients()`` (ResNet50V2, the input and every biased layer) vs one
    hand-written forward and backward pass.
+9. Token attributions (layer integrated gradients, 64-token prompt, 32 steps) on a small Llama
+   vs keras-hub's own interception differentiated by hand, eager and compiled.
+10. An intervention through ``intervene()`` vs the plain forward pass.
+11. Resident memory over 100 attribution calls of random prompt lengths.
 
 Figures 1-6 are in this module, 7 and 8 in ``gradient_figures.py`` (their hand-written baselines
-in ``handwritten.py``), the shared table and timers in ``common.py``.
+in ``handwritten.py``), 9-11 in ``transformer_figures.py``, the shared table and timers in
+``common.py``.
 
 Timings are medians of this process's CPU time (all threads), with the garbage collector paused:
 on a shared machine wall time mostly measures the other processes. A baseline and its candidate
@@ -40,6 +45,9 @@ from common import (
     paired, rss_mb, size_of, size_of_unwalked, steady_threads, timed,
 )
 from gradient_figures import figure_fullgrad, figure_gradcam, figure_gradient_memory
+from transformer_figures import (
+    figure_intervention, figure_lengths_memory, figure_token_attributions,
+)
 
 import keras
 import numpy as np
@@ -308,13 +316,19 @@ def run_figures(figures: set[int], quick: bool, repeats: int) -> None:
         figure_fullgrad(repeats)
     if 7 in figures:
         figure_gradient_memory()
+    if 9 in figures:
+        figure_token_attributions(repeats)
+    if 10 in figures:
+        figure_intervention(repeats)
+    if 11 in figures:
+        figure_lengths_memory()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per median (default 5)")
     parser.add_argument("--quick", action="store_true", help="skip the largest models")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="figures to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11", help="figures to run, e.g. 1,4")
     parser.add_argument("--markdown", help="also write the results table to this file")
     args = parser.parse_args(argv)
     figures = {int(x) for x in args.only.split(",") if x.strip()}
