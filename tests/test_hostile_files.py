@@ -223,13 +223,15 @@ def test_an_oversized_config_is_refused_before_it_is_read(
 def test_honest_compressible_members_are_accepted(
     tmp_path: Path, saved: dict[str, bytes], zeros_64mib: Raw, meter: Meter
 ) -> None:
-    # 64 MiB of zeros deflates about 1030:1, as far as deflate goes: not a bomb.
-    members = [deflated(name, data) for name, data in saved.items()]
-    members.append(attrs.evolve(zeros_64mib, name="assets/zeros.bin"))
+    # 64 MiB of zeros deflates about 1030:1, as far as deflate goes: not a bomb for a member
+    # Keras reads in memory (an extracted asset is bounded more tightly: test_hostile_round3).
+    members = [deflated(name, data) for name, data in saved.items() if name != zeros_64mib.name]
+    members.append(zeros_64mib)
     path = write_zip(tmp_path / "zeros.keras", members)
     check_archive(path)
     verify_members(path)
-    assert meter.inflated == 64 * MiB + sum(len(data) for data in saved.values())
+    others = sum(len(data) for name, data in saved.items() if name != zeros_64mib.name)
+    assert meter.inflated == 64 * MiB + others
 
 
 def test_checksums_are_verified_within_the_budget(

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from keras_inspect.autograph import plain_python
-from keras_inspect.errors import NoMatchingLayerError, clip, describe, did_you_mean, shorten
+from keras_inspect.errors import (
+    NoMatchingLayerError, PluginError, clip, describe, did_you_mean, shorten,
+)  # fmt: skip
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
 from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.graph.walk import LayerEntry
@@ -198,31 +200,51 @@ def _no_graph_hint(view: InspectedModel) -> str:
 
 
 def _candidates(view: InspectedModel, strategy: str) -> Iterator[LayerEntry]:
-    """The strategy's layers, each checked to be a layer of the model, as entries; a failure
-    names the strategy. A strategy that offers ``entries(model)`` (the built-in ones) gives
-    each place of a layer called in several models as its own candidate; a layer yielded by
-    another is taken at its last place (see ``InspectedModel.entry_of``)."""
+    """The strategy's layers, each checked to be a layer of the model, as entries, and no more
+    of them than the model has places of layers and input layers (an endless strategy would hang
+    every search); a failure is a :class:`PluginError` naming the strategy and the plugin that
+    offered it. A strategy that offers ``entries(model)`` (the built-in ones) gives each place
+    of a layer called in several models as its own candidate; a layer yielded by another is
+    taken at its last place (see ``InspectedModel.entry_of``)."""
     order = resolve_strategy(view.pm, strategy)
     order = getattr(order, "entries", order)
     model = view.model
 
-    def failed(error: BaseException) -> ValueError:
-        return ValueError(
-            f"search strategy {strategy!r} failed on model {view.name!r}: "
-            f"{type(error).__name__}: {clip(str(error))}"
+    def by_plugin(what: str) -> str:
+        owner = shorten(view.pm.strategy_owner(strategy))
+        return f"search strategy {strategy!r} of plugin {owner} {what}"
+
+    def failed(error: BaseException) -> PluginError:
+        return PluginError(
+            by_plugin(f"failed on model {view.name!r}")
+            + f": {type(error).__name__}: {clip(str(error))}"
         )
 
     try:
         iterator = iter(order(model))
-    except (Exception, SystemExit) as error:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
         raise failed(error) from error
+    yielded, limit = 0, len(view.entries)
     while True:
         try:
             item = next(iterator)
         except StopIteration:
             return
-        except (Exception, SystemExit) as error:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
             raise failed(error) from error
+        yielded += 1
+        if yielded > limit:
+            limit = _most_candidates(view)  # counted only when the layers alone are exceeded
+            if yielded > limit:
+                raise PluginError(
+                    by_plugin(f"yielded more than {limit} layers of model {view.name!r}")
+                    + ", the number of its layers and input layers; a strategy yields each "
+                    "layer at most once (is it endless?)."
+                )
         if isinstance(item, LayerEntry) and view.has_layer(item.layer):
             yield item
         elif view.has_layer(item):
@@ -230,10 +252,23 @@ def _candidates(view: InspectedModel, strategy: str) -> Iterator[LayerEntry]:
         elif view.reader.is_layer(item) and view.reader.is_input_layer(item):
             yield view.entry_of(item, inputs=True)
         else:
-            raise ValueError(
-                f"search strategy {strategy!r} yielded {describe(item)}, which is not a layer "
-                f"of model {view.name!r}; a strategy must yield the model's own layers."
+            raise PluginError(
+                by_plugin(f"yielded {describe(item)}, which is not a layer of model {view.name!r}")
+                + "; a strategy must yield the model's own layers."
             )
+
+
+def _most_candidates(view: InspectedModel) -> int:
+    """The model's layers, nested ones included, plus the input layers of it and of each nested
+    model: what a strategy can yield without repeating a layer."""
+    count = len(view.entries)
+    for owner in (view.model, *(entry.layer for entry in view.entries)):
+        try:
+            inputs = owner.inputs if view.reader.is_model(owner) else None
+        except Exception:
+            inputs = None
+        count += len(inputs) if isinstance(inputs, (list, tuple)) else 0
+    return count
 
 
 @plain_python

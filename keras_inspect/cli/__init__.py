@@ -8,5 +8,7 @@ its arguments are checked.
   ``graph_data``: what it draws besides the rows (connections, groups, each search's path);
   ``assets``: its template, script and styles, and the vendored dagre layout engine.
 - ``loading``: resolving the MODEL argument; ``load_errors``: explaining why Keras could not load
-  a file; ``archive``: checking a ``.keras`` archive before Keras reads it.
+  a file; ``archive``: checking a ``.keras`` archive before Keras reads it (``zip_records``:
+  its end record and directory, read within bounds); ``declared``: what the weights and the
+  config declare Keras will allocate, checked before it does.
 """

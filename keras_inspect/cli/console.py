@@ -1,9 +1,8 @@
 """What the command line writes for people: printable text, and a backend kept quiet.
 
-Text that comes from a model file or a plugin (layer names, class names, error messages) may hold
-control characters: an escape sequence can retitle the terminal or recolour it, a carriage return
-or newline can forge a line of output, a bidirectional override can show text in another order
-than it is stored. :func:`printable` shows each such character as a visible escape instead.
+Text that comes from a model file or a plugin (layer names, class names, error messages,
+warnings) goes through :func:`keras_inspect.errors.printable` (re-exported here), the project's one
+escaping function; rich is never allowed to read such text as markup (:func:`rich_console`).
 
 TensorFlow writes start-up lines straight to file descriptor 2 from C++ (absl's "All log
 messages before absl::InitializeLog()", CUDA driver probes, CPU feature notes), which
@@ -18,37 +17,54 @@ import os
 import re
 import sys
 import threading
-import unicodedata
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from keras_inspect.errors import printable, shown
+
+__all__ = ["DEBUG_ENV", "debugging", "is_noise", "printable", "quiet_backend", "rich_console",
+           "shown", "shown_warnings"]  # fmt: skip
+
 DEBUG_ENV = "KERAS_INSPECT_DEBUG"
-
-# Bidirectional embeddings, overrides and isolates, and the invisible direction marks.
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_LINE_SEPARATORS = frozenset("\u2028\u2029\x85")
+#: The longest warning message printed (a Keras warning can quote a 64 KiB member name).
+WARNING_LIMIT = 1000
 
 
-def _visible(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def rich_console(file: Any) -> Any:
+    """A rich ``Console`` on ``file`` that never reads the text it prints as markup.
 
-
-def printable(text: object) -> str:
-    """``text`` with every control character (C0, DEL, C1, line separators, bidi controls) escaped.
-
-    Ordinary characters of any script are kept; only characters a terminal would act on
-    rather than show are replaced by their ``\\xNN`` / ``\\uNNNN`` spelling.
+    Paths, names and messages come from the user, a file or a plugin: ``[/]`` would crash
+    rich's markup parser, ``[link=...]`` would print a hyperlink, ``:emoji:`` codes and
+    highlighting would change what is shown. Styles are given as objects, never in strings.
     """
-    value = str(text)
-    if value.isprintable() and not (_BIDI & set(value)):
-        return value
-    return "".join(
-        _visible(c)
-        if c in _BIDI or c in _LINE_SEPARATORS or unicodedata.category(c) == "Cc"
-        else c
-        for c in value
-    )
+    from rich.console import Console
+
+    return Console(file=file, markup=False, emoji=False, highlight=False)
+
+
+def _format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    line: str | None = None,
+) -> str:  # fmt: skip
+    # The source line is left out: it is ours or a library's, and the message says it all.
+    text = shown(f"{category.__name__}: {message}", WARNING_LIMIT)
+    return f"{shown(filename)}:{lineno}: {text}\n"
+
+
+@contextlib.contextmanager
+def shown_warnings() -> Iterator[None]:
+    """Print warnings with :func:`~keras_inspect.errors.shown` while the block runs.
+
+    Keras and plugins warn with text a file or a distribution chose (a member name, a plugin's
+    error message, a version string): escaped and cut like everything else the command prints.
+    """
+    original = warnings.formatwarning
+    warnings.formatwarning = _format_warning  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        warnings.formatwarning = original
 
 
 def debugging() -> bool:

@@ -77,7 +77,8 @@ def load_model(path: str | os.PathLike[str], *, unsafe: bool = False) -> Any:
     """Load a ``.keras`` archive with Keras's ``safe_mode`` on (unless ``unsafe``).
 
     :raises ModelLoadError: for a missing, truncated, corrupt or hostile file (see
-        :func:`check_archive`), a file of another format, a model that needs ``unsafe`` (Lambda
+        :func:`check_archive`; weights and a config that declare more memory than the file
+        backs: :func:`keras_inspect.cli.declared.check_declared`), a file of another format, a model that needs ``unsafe`` (Lambda
         layers holding Python code) or a layer class that is not importable (its plugin or module
         is not installed).
     """
@@ -85,6 +86,10 @@ def load_model(path: str | os.PathLike[str], *, unsafe: bool = False) -> Any:
     check_archive(file)
     verify_members(file)
     import keras
+
+    from keras_inspect.cli.declared import check_declared
+
+    check_declared(file, unsafe=unsafe)
 
     try:
         return keras.saving.load_model(file, safe_mode=not unsafe, compile=False)
@@ -118,4 +123,7 @@ def check_model_spec(spec: str, *, image_size: int | None = None) -> bool:
             "input shape it was saved with."
         )
     check_archive(spec)
+    from keras_inspect.cli.declared import check_weights
+
+    check_weights(spec)  # HDF5 metadata only: still before any backend is imported
     return True

@@ -24,11 +24,16 @@ from typing import Any, TextIO
 
 import attrs
 
-from keras_inspect.cli.console import DEBUG_ENV, debugging, printable, quiet_backend
+from keras_inspect.cli.console import (
+    DEBUG_ENV, debugging, quiet_backend, rich_console, shown, shown_warnings,
+)  # fmt: skip
 
 PROG = "keras-inspect"
 #: Steps that take longer than this (seconds) announce themselves on stderr.
 PROGRESS_DELAY = 1.0
+
+#: The longest error line written (messages quote names and paths, which are cut already).
+ERROR_LIMIT = 2000
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -153,11 +158,12 @@ def progress(message: str, stream: TextIO | None = None) -> Iterator[None]:
     status = None
     if _isatty(stream):
         try:
-            from rich.console import Console
+            from rich.text import Text
         except ImportError:
             pass
         else:
-            status = Console(file=stream).status(message + " ...")
+            # A Text, not a str: rich's spinner parses a str as markup whatever the console says.
+            status = rich_console(stream).status(Text(message + " ..."))
     if status is not None:
         with status:
             yield
@@ -193,7 +199,7 @@ def run_summary(args: argparse.Namespace, out: TextIO) -> int:
         pm = plugin_manager()
         if args.role is not None:
             pm.check_role(args.role)
-    with progress(f"loading {printable(args.model)}"):
+    with progress(f"loading {shown(args.model)}"):
         model = resolve_model(args.model, unsafe=args.unsafe, image_size=args.image_size)
     with progress("inspecting"):
         result = summary(model, role=args.role, candidates=args.candidates, pm=pm)
@@ -229,7 +235,7 @@ def run_graph(args: argparse.Namespace, out: TextIO) -> int:
 
     with progress("loading plugins"):
         pm = plugin_manager()
-    with progress(f"loading {printable(args.model)}"):
+    with progress(f"loading {shown(args.model)}"):
         model = resolve_model(args.model, unsafe=args.unsafe, image_size=args.image_size)
     from keras_inspect.cli.graph_page import token_geometry_of
 
@@ -242,7 +248,7 @@ def run_graph(args: argparse.Namespace, out: TextIO) -> int:
         file.write(page)
     size = len(page.encode("utf-8"))
     out.write(
-        f"wrote {printable(args.output_path)} ({size / 1e6:.1f} MB); open it in a browser\n"
+        f"wrote {shown(args.output_path)} ({size / 1e6:.1f} MB); open it in a browser\n"
     )
     return EXIT_OK
 
@@ -269,14 +275,14 @@ def run_plugins(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     for row in rows:
         # Names, versions and errors come from installed distributions: shown, never obeyed.
-        name = printable(row["name"])
-        origin = printable(f"{row['distribution']} {row['version']}")
+        name = shown(row["name"])
+        origin = shown(f"{row['distribution']} {row['version']}")
         kind = "built-in" if row["builtin"] else "plugin"
         if row["error"] is not None:
             out.write(f"{name}  [{origin}, FAILED]\n    {_one_line(row['error'])}\n")
             continue
         out.write(f"{name}  [{origin}, {kind}]\n")
-        out.write(f"    hooks: {printable(', '.join(row['hooks']) or '-')}\n")
+        out.write(f"    hooks: {shown(', '.join(row['hooks']) or '-', ERROR_LIMIT)}\n")
     failed = sum(row["error"] is not None for row in rows)
     out.write(f"\n{len(rows) - failed} plugins loaded, {failed} failed.\n")
     return EXIT_OK
@@ -286,7 +292,7 @@ def _one_line(error: BaseException | str) -> str:
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     if not text and isinstance(error, BaseException):
         text = type(error).__name__
-    return printable(text)
+    return shown(text, ERROR_LIMIT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -296,7 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = sys.stdout
+    with shown_warnings():
+        return _run(args, sys.stdout)
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if args.command in ("summary", "graph"):
             from keras_inspect.cli.loading import check_model_spec
@@ -319,13 +329,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
-    except Exception as error:
+    except SystemExit:
+        raise
+    except BaseException as error:
+        # GeneratorExit or a custom BaseException from a plugin or a library is a failure of
+        # the command like any other: one line, not a traceback.
         if debugging():
             raise
         from keras_inspect.errors import KerasInspectError
 
         known = isinstance(error, (KerasInspectError, ValueError, TypeError, OSError))
-        prefix = "error" if known else f"unexpected {type(error).__name__}"
+        prefix = "error" if known else f"unexpected {shown(type(error).__name__)}"
         sys.stderr.write(
             f"{PROG}: {prefix}: {_one_line(error)}"
             + ("" if known else f" (set {DEBUG_ENV}=1 for the traceback)")

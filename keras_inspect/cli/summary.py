@@ -161,11 +161,13 @@ class ModelSummary:
         file = file if file is not None else sys.stdout
         if _isatty(file):
             try:
-                from rich.console import Console
+                from keras_inspect.cli.console import rich_console
+
+                console = rich_console(file)
             except ImportError:
                 pass
             else:
-                Console(file=file).print(render_rich(self))
+                console.print(render_rich(self))
                 return
         file.write(render_text(self) + "\n")
 

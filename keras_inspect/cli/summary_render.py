@@ -1,7 +1,10 @@
 """Views of a :class:`~keras_inspect.cli.summary.ModelSummary`: plain text and rich tables.
 
 Every string shown comes from a model or a plugin, so every one goes through
-:func:`~keras_inspect.cli.console.printable` (the data in ``to_dict``/``to_json`` stays exact).
+:func:`~keras_inspect.errors.shown`: escaped, and cut to what a terminal can show (a table cell to
+:data:`CELL_LIMIT` characters, a line to :data:`LINE_LIMIT`), so a megabyte-long layer name
+cannot widen every row of the table to a megabyte. The data in ``to_dict``/``to_json`` stays
+exact.
 By default a layer's row names a role only where a search by that role picks the layer; the
 candidates view (``summary(..., candidates=True)``, ``--candidates``, or a role filter) lists
 every role each layer can play, the chosen one starred.
@@ -11,12 +14,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from keras_inspect.cli.console import printable
+from keras_inspect.errors import shown
 
 if TYPE_CHECKING:
     from keras_inspect.cli.summary import LayerRow, ModelSummary, RoleChoice
 
 Shape = tuple[Any, ...]
+
+#: The widest cell of a table (a nested layer's path fits; a padding bomb does not).
+CELL_LIMIT = 120
+#: The longest line outside the table.
+LINE_LIMIT = 400
 
 _BUILTIN_PREFIX = "keras_inspect.adapters."
 _EXPOSE_MARKS = {"logits": "<- logits", "pooling": "<- pooling input"}
@@ -61,7 +69,7 @@ def _cells(row: LayerRow, s: ModelSummary) -> list[str]:
     marks = " ".join(_EXPOSE_MARKS[key] for key in ("logits", "pooling") if key in row.default_for)
     name = row.name + ("" if row.in_graph else " *")
     cells = [name, row.type, roles or "-", bias, format_shapes(row.output_shapes), marks]
-    return [printable(cell) for cell in cells]
+    return [shown(cell, CELL_LIMIT) for cell in cells]
 
 
 def _shown_choices(s: ModelSummary) -> list[RoleChoice]:
@@ -84,7 +92,7 @@ def _choice_lines(s: ModelSummary) -> list[str]:
         for c in choices
     ]
     lines = ["A search by role picks (find_layer_with(model, role=...)):"]
-    lines += ["  " + line for line in _aligned([[printable(x) for x in row] for row in table])]
+    lines += ["  " + line for line in _aligned([[shown(x, CELL_LIMIT) for x in row] for row in table])]
     return lines
 
 
@@ -102,17 +110,18 @@ def _default_lines(s: ModelSummary) -> list[str]:
         head = "expose(model) returns a model with the outputs [logits, feature map]:"
     else:
         head = "expose(model) cannot pick its defaults (pass the signals explicitly):"
-    return [head, printable(f"  logits:      {logits}"), printable(f"  feature map: {pooling}")]
+    return [head, shown(f"  logits:      {logits}", LINE_LIMIT),
+            shown(f"  feature map: {pooling}", LINE_LIMIT)]  # fmt: skip
 
 
 def _title(s: ModelSummary) -> str:
     count = f"{len(s.rows)} layer" + ("" if len(s.rows) == 1 else "s")
     where = f" playing role {s.role_filter!r}" if s.role_filter else ""
-    return printable(f"Model {s.model_name!r} ({s.model_type}, {s.flavour}): {count}{where}")
+    return shown(f"Model {s.model_name!r} ({s.model_type}, {s.flavour}): {count}{where}", LINE_LIMIT)
 
 
 def _footnotes(s: ModelSummary) -> list[str]:
-    notes = [printable(f"known roles: {', '.join(s.roles)}")]
+    notes = [shown(f"known roles: {', '.join(s.roles)}", LINE_LIMIT)]
     if not _candidates_view(s):
         notes.append(
             "A row names a role only where a search by that role picks the layer; to list every "

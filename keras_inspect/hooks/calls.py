@@ -104,7 +104,7 @@ def call_hook(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any]) -> tu
     except PluginError:
         raise
     except HookFailure as failure:
-        who = f"plugin {_owner(pm, hook, failure.function, failure.first_argument)!r}"
+        who = f"plugin {shorten(_owner(pm, hook, failure.function, failure.first_argument))}"
         raise hook_error(who, hook, kwargs, failure.error) from failure.error
     except KeyboardInterrupt:
         raise
@@ -128,7 +128,7 @@ def _culprit(pm: pluggy.PluginManager, hook: str, error: BaseException) -> str:
     while traceback is not None:
         name = codes.get(traceback.tb_frame.f_code)
         if name is not None:
-            return f"plugin {name!r}"
+            return f"plugin {shorten(name)}"
         traceback = traceback.tb_next
     return _phrase(wrapper_names(pm, hook))
 
@@ -202,5 +202,5 @@ def hook_error(who: str, hook: str, kwargs: dict[str, Any], error: BaseException
         about = f" for model {name_of(kwargs['model'])!r}"
     what = "exited" if isinstance(error, SystemExit) else "raised"
     return PluginError(
-        f"{who} {what} {type(error).__name__} in hook {hook}{about}: {clip(str(error))}"
+        f"{who} {what} {clip(type(error).__name__, 80)} in hook {hook}{about}: {clip(str(error))}"
     )

@@ -15,7 +15,7 @@ import warnings
 from typing import Any
 
 from keras_inspect.autograph import plain_python
-from keras_inspect.errors import PluginError, clip, did_you_mean, shorten
+from keras_inspect.errors import PluginError, clip, did_you_mean, printable, shorten
 from keras_inspect.hooks.specs import ENTRY_POINT_GROUP
 from keras_inspect.hooks.manager import REGISTRY_PLUGIN_NAME, InspectPluginManager, PluginInfo
 
@@ -85,16 +85,22 @@ def load_entrypoints(pm: InspectPluginManager, *, strict: bool | None = None) ->
 def _load_one(pm: InspectPluginManager, entry_point: Any, dist: Any, strict: bool) -> None:
     try:
         plugin = entry_point.load()
-    except (Exception, SystemExit) as error:
-        # SystemExit too: importing a plugin must not end the host process.
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
+        # SystemExit, GeneratorExit and a plugin's own BaseException too: importing a plugin
+        # must neither end the host process nor leave the manager half loaded (every later call
+        # would try again and fail the same way).
         _fail(pm, entry_point.name, dist, "could not be imported", error, strict)
         return
     if plugin is None:
         return  # an optional in-tree plugin whose library is missing exports None
     try:
-        pm.register_installed(plugin, entry_point.name, _dist_name(dist), dist.version)
+        pm.register_installed(plugin, entry_point.name, _dist_name(dist), _version(dist))
         _check_hooks(pm, entry_point.name, plugin)
-    except Exception as error:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
         with contextlib.suppress(Exception):
             pm.unregister(name=entry_point.name)
         _fail(pm, entry_point.name, dist, "is not a valid plugin", error, strict)
@@ -111,7 +117,17 @@ def _check_hooks(pm: InspectPluginManager, name: str, plugin: Any) -> None:
 
 
 def _dist_name(dist: Any) -> str:
-    return dist.metadata["Name"] or "<unknown distribution>"
+    try:
+        return str(dist.metadata["Name"] or "<unknown distribution>")
+    except Exception:
+        return "<unreadable distribution>"
+
+
+def _version(dist: Any) -> str:
+    try:
+        return str(dist.version)
+    except Exception:
+        return "<unreadable version>"
 
 
 def _fail(
@@ -122,14 +138,16 @@ def _fail(
     error: BaseException,
     strict: bool,
 ) -> None:
-    dist_name, version = _dist_name(dist), dist.version
+    dist_name, version = _dist_name(dist), _version(dist)
     message = (
-        f"keras-inspect plugin {shorten(name)} from distribution {dist_name!r} {version} "
-        f"{what}: {type(error).__name__}: {clip(str(error))}"
+        f"keras-inspect plugin {shorten(name)} from distribution {shorten(dist_name)} "
+        f"{clip(version, 40)} {what}: {clip(type(error).__name__, 80)}: {clip(str(error))}"
     )
     if strict:
         raise PluginError(message + f" (unset {STRICT_PLUGINS_ENV} to skip it)") from error
-    warnings.warn(message + "; it was skipped.", RuntimeWarning, stacklevel=5)
+    # The distribution chose the message, version and exception: a warning is printed as it
+    # is, so it is escaped here, where it is made (for every host, not only the command line).
+    warnings.warn(printable(message) + "; it was skipped.", RuntimeWarning, stacklevel=5)
     pm.record_failure(PluginInfo(name=name, distribution=dist_name, version=version, error=message))
 
 

@@ -21,6 +21,9 @@ import pluggy
 from keras_inspect.errors import PluginError, describe, did_you_mean, name_of, shorten
 from keras_inspect.hooks import specs
 from keras_inspect.hooks.calls import all_answers, first_answer
+from keras_inspect.hooks.checks import (
+    MAX_ROLES, MAX_STRATEGIES, bounded, invalid_plugin, is_numeric_tensor, is_pair, items_of,
+)  # fmt: skip
 from keras_inspect.hooks.registry import LayerRegistry
 from keras_inspect.hooks.specs import PROJECT_NAME
 
@@ -49,12 +52,14 @@ class ManagerState:
     that one, so no answer outlives the plugins that gave it.
     """
 
-    __slots__ = ("lock", "models", "readers", "roles", "strategies")
+    __slots__ = ("lock", "models", "readers", "roles", "strategies", "strategy_owners")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.roles: frozenset[str] | None = None
         self.strategies: dict[str, Strategy] | None = None
+        #: strategy name -> the plugin that offered it (the one a search uses).
+        self.strategy_owners: dict[str, str] = {}
         #: ``id`` -> a graph reader a plugin returned, already checked by the reading layer.
         self.readers: dict[int, Any] = {}
         #: model -> what the reading layer resolved it to (the owner of per-model caches).
@@ -89,8 +94,13 @@ class InspectPluginManager(pluggy.PluginManager):
         self._state = ManagerState()
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """pluggy's ``register``; a plugin pluggy refuses is a :class:`PluginError` naming it and
+        the hook (a hook wrapper that is not a generator, arguments the hook does not have)."""
         with self._lock:
-            result = super().register(plugin, name)
+            try:
+                result = super().register(plugin, name)
+            except pluggy.PluginValidationError as error:
+                raise invalid_plugin(name or self.get_canonical_name(plugin), error) from error
             self.invalidate()
         return result
 
@@ -137,9 +147,16 @@ class InspectPluginManager(pluggy.PluginManager):
         try:
             self.check_pending()
         except pluggy.PluginValidationError as error:
+            name = self.get_name(error.plugin) or self.get_canonical_name(error.plugin)
+            unknown = sorted(
+                c.name for c in self.get_hookcallers(error.plugin) or () if c.spec is None
+            )
+            hook = unknown[0] if unknown else "?"
+            known = [c for c in self.hook.__dict__ if c.startswith("keras_inspect_")]
             raise PluginError(
-                f"plugin {error.plugin!r} implements a hook keras-inspect does not define: "
-                f"{error}. Hook names start with 'keras_inspect_'."
+                f"plugin {shorten(name)} implements a hook keras-inspect does not define: "
+                f"{shorten(hook)}.{did_you_mean(hook, known)} Hook names start with "
+                "'keras_inspect_'."
             ) from error
 
     # -- one method per question -------------------------------------------------------------
@@ -161,7 +178,7 @@ class InspectPluginManager(pluggy.PluginManager):
         if isinstance(result, bool):
             return result, plugin
         raise PluginError(
-            f"plugin {plugin!r} returned {describe(result)} from keras_inspect_classify_layer "
+            f"plugin {shorten(plugin)} returned {describe(result)} from keras_inspect_classify_layer "
             f"for layer {name_of(layer)!r} and role {shorten(role)}; expected True, False or None."
         )
 
@@ -174,9 +191,9 @@ class InspectPluginManager(pluggy.PluginManager):
         result, plugin = first_answer(self, "keras_inspect_layer_bias", layer=layer)
         if result is None:
             return None, None
-        if not _is_numeric_tensor(result):
+        if not is_numeric_tensor(result):
             raise PluginError(
-                f"plugin {plugin!r} returned {describe(result)} from keras_inspect_layer_bias for "
+                f"plugin {shorten(plugin)} returned {describe(result)} from keras_inspect_layer_bias for "
                 f"layer {name_of(layer)!r}; expected a numeric tensor (backend tensor, Keras "
                 "variable or NumPy array) or None."
             )
@@ -196,39 +213,48 @@ class InspectPluginManager(pluggy.PluginManager):
         state = self.state
         if state.strategies is None:
             merged: dict[str, Strategy] = {}
-            for result, plugin in all_answers(self, "keras_inspect_search_strategies"):
+            owners: dict[str, str] = {}
+            hook = "keras_inspect_search_strategies"
+            for result, plugin in all_answers(self, hook):
                 if not isinstance(result, Mapping):
                     raise PluginError(
-                        f"plugin {plugin!r} returned {describe(result)} from "
-                        "keras_inspect_search_strategies; expected a mapping of strategy names "
-                        "to callables."
+                        f"plugin {shorten(plugin)} returned {describe(result)} from {hook}; expected a "
+                        "mapping of strategy names to callables."
                     )
-                for name, strategy in result.items():
+                for item in bounded(items_of(result), MAX_STRATEGIES, plugin, hook, "strategies"):
+                    name, strategy = item if is_pair(item) else (item, None)
                     if not isinstance(name, str) or not callable(strategy):
                         raise PluginError(
-                            f"plugin {plugin!r} offered strategy {shorten(name)}: "
+                            f"plugin {shorten(plugin)} offered strategy {shorten(name)}: "
                             f"{shorten(strategy)}; expected a string name mapped to a callable "
                             "model -> iterable of layers."
                         )
-                    merged[name] = strategy
+                    merged[name], owners[name] = strategy, plugin
+            state.strategy_owners = owners
             state.strategies = merged
         return state.strategies
+
+    def strategy_owner(self, name: str) -> str:
+        """The plugin whose strategy ``name`` searches use (``"?"`` if none offers it)."""
+        self.strategy_table()
+        return self.state.strategy_owners.get(name, "?")
 
     def roles(self) -> frozenset[str]:
         """Every role name some plugin declared."""
         state = self.state
         if state.roles is None:
             names: set[str] = set()
-            for result, plugin in all_answers(self, "keras_inspect_roles"):
+            hook = "keras_inspect_roles"
+            for result, plugin in all_answers(self, hook):
                 if isinstance(result, str) or not isinstance(result, Iterable):
                     raise PluginError(
-                        f"plugin {plugin!r} returned {describe(result)} from keras_inspect_roles; "
+                        f"plugin {shorten(plugin)} returned {describe(result)} from {hook}; "
                         "expected an iterable of role names."
                     )
-                for role in result:
+                for role in bounded(result, MAX_ROLES, plugin, hook, "role names"):
                     if not isinstance(role, str):
                         raise PluginError(
-                            f"plugin {plugin!r} declared role {describe(role)}; role names must "
+                            f"plugin {shorten(plugin)} declared role {describe(role)}; role names must "
                             "be strings."
                         )
                     names.add(role)
@@ -247,14 +273,3 @@ class InspectPluginManager(pluggy.PluginManager):
                 "keras_inspect_roles hook or register_layer(..., roles=...)."
             )
         return role
-
-
-def _is_numeric_tensor(value: Any) -> bool:
-    if isinstance(value, (str, bytes, bool)) or value is None:
-        return False
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if shape is None or dtype is None:
-        return False
-    text = str(getattr(dtype, "name", dtype)).lower()
-    return any(kind in text for kind in ("float", "int", "bfloat", "half", "double"))
