@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 import keras_inspect as ki  # noqa: E402
-from keras_inspect.cli.graph_data import graph_structure  # noqa: E402
+from keras_inspect.views.graph_data import graph_structure  # noqa: E402
 from keras_inspect.cli.loading import build_example  # noqa: E402
 from keras_inspect.graph.inspected import inspect_model  # noqa: E402
 

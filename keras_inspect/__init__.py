@@ -51,7 +51,7 @@ _EXPORTS: dict[str, str] = {
         ("register_layer", "unregister_layer"), "keras_inspect.hooks.register_layer"
     ),
     **dict.fromkeys(("layers_with_role", "walk"), "keras_inspect.answers.search"),
-    **dict.fromkeys(("ModelSummary", "summary"), "keras_inspect.cli.summary"),
+    **dict.fromkeys(("ModelSummary", "summary"), "keras_inspect.views.summary"),
     "Endpoint": "keras_inspect.graph.endpoints",
     "GraphReader": "keras_inspect.graph.reader",
     "LayerEntry": "keras_inspect.graph.walk",
@@ -139,4 +139,4 @@ if TYPE_CHECKING:
         get_nested_layer,
         layers_with_biases,
     )
-    from keras_inspect.cli.summary import ModelSummary, summary
+    from keras_inspect.views.summary import ModelSummary, summary

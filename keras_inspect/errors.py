@@ -162,3 +162,15 @@ def shown(text: object, limit: int = SHOWN_LIMIT) -> str:
         return head
     note = f"... [{len(value)} characters]"
     return head[: max(limit - len(note), 0)] + note
+
+
+def rich_console(file: Any) -> Any:
+    """A rich ``Console`` on ``file`` that never reads the text it prints as markup.
+
+    Paths, names and messages come from the user, a file or a plugin: ``[/]`` would crash
+    rich's markup parser, ``[link=...]`` would print a hyperlink, ``:emoji:`` codes and
+    highlighting would change what is shown. Styles are given as objects, never in strings.
+    """
+    from rich.console import Console
+
+    return Console(file=file, markup=False, emoji=False, highlight=False)

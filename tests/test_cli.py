@@ -20,7 +20,7 @@ import keras_inspect as ki
 from keras_inspect.cli import console
 from keras_inspect.cli import main as cli
 from keras_inspect.cli.loading import ModelLoadError, build_example, load_model
-from keras_inspect.cli.summary import format_shapes
+from keras_inspect.views.summary import format_shapes
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import keras_inspect as ki
+from conftest import to_numpy
 
 RNG = np.random.default_rng(11)
 
@@ -39,8 +40,8 @@ def test_a_nested_model_called_twice_is_read_at_its_last_call() -> None:
     x = RNG.normal(size=(6, 4)).astype("float32")
     exposed = ki.expose(model, arguments=["inner/d"], outputs=["logits"])
     logits, value = exposed(x)
-    np.testing.assert_allclose(np.asarray(value), np.asarray(inner(2 * x)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(logits), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(value), to_numpy(inner(2 * x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(logits), to_numpy(model(x)), rtol=1e-5, atol=1e-6)
 
 
 def test_a_nested_model_called_twice_is_edited_at_its_last_call_only() -> None:
@@ -48,12 +49,12 @@ def test_a_nested_model_called_twice_is_edited_at_its_last_call_only() -> None:
     x = RNG.normal(size=(6, 4)).astype("float32")
     result = ki.gradients(model, x, "inner/d", target=1)
     np.testing.assert_allclose(
-        np.asarray(result.signals[0]), np.asarray(inner(2 * x)), rtol=1e-5, atol=1e-6
+        to_numpy(result.signals[0]), to_numpy(inner(2 * x)), rtol=1e-5, atol=1e-6
     )
     # Only the last call is perturbed: d logit_1 / d (last call's output) = 3 * W[:, 1].
-    kernel = np.asarray(model.get_layer("logits").kernel)
+    kernel = to_numpy(model.get_layer("logits").kernel)
     expected = np.broadcast_to(3.0 * kernel[:, 1], (6, 5))
-    np.testing.assert_allclose(np.asarray(result.gradients[0]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(result.gradients[0]), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_split_cuts_a_nested_model_called_twice_at_its_last_call() -> None:
@@ -85,7 +86,7 @@ def test_keras_inspect_names_never_collide_with_the_model_s() -> None:
     ]
     result = ki.gradients(model, data, signals, target=0)
     assert len(result.gradients) == 4
-    np.testing.assert_allclose(np.asarray(result.outputs), np.asarray(model(data)), rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(result.outputs), to_numpy(model(data)), rtol=1e-5)
     exposed = ki.expose(model, arguments=[{"name": "fc", "link": "pre_activation"}])
     assert len(set(_names(exposed))) == len(_names(exposed))
 

@@ -24,7 +24,7 @@ import pytest
 
 import keras_inspect as ki
 from keras_inspect.cli import main as cli
-from keras_inspect.cli.graph_page import LIMITS, page_data, token_geometry_of
+from keras_inspect.views.graph_page import LIMITS, page_data, token_geometry_of
 from keras_inspect.cli.loading import build_example
 
 BROWSER_BACKEND = "tensorflow"
@@ -197,7 +197,9 @@ def test_a_role_nobody_plays_visits_every_layer(vit: keras.Model) -> None:
     (pooling,) = [p for p in data["chosen"] if p["role"] == "pooling"]
     assert not pooling["found"] and pooling["node"] is None and "pooling" in pooling["error"]
     assert pooling["visited"] == list(range(len(data["nodes"]) - 1, -1, -1))
-    assert data["defaults"]["featureMap"] is None and data["defaults"]["featureMapError"]
+    # No pooling layer: the feature map is the token sequence the class-token slice reads.
+    encoder = walk_index(vit, f"{vit.backbone.name}/vit_encoder")
+    assert data["defaults"]["featureMap"]["node"] == encoder and not data["defaults"]["featureMapError"]
     assert data["defaults"]["logits"]["node"] == walk_index(vit, "predictions")
 
 
@@ -234,9 +236,11 @@ def test_the_summary_data_is_unchanged_and_the_notebook_view_is_sandboxed(
         attrs.evolve(s, graph=None).to_html()
 
 
-def test_token_geometry_is_shown_only_when_given(vit: keras.Model) -> None:
+def test_token_geometry_is_shown_where_the_model_has_one(vit: keras.Model, nested: keras.Model) -> None:
+    assert page_data(ki.summary(nested))["tokenGeometry"] == []  # a CNN has none
     s = ki.summary(vit)
-    assert page_data(s)["tokenGeometry"] == []
+    (found,) = page_data(s)["tokenGeometry"]  # the summary's own, by default
+    assert found["node"] == walk_index(vit, f"{vit.backbone.name}/vit_encoder")
 
     @attrs.frozen
     class Geometry:
@@ -299,7 +303,7 @@ def test_a_subclassed_model_has_groups_but_no_connections(subclassed: keras.Mode
 def test_a_graph_it_cannot_follow_leaves_the_summary_whole(
     nested: keras.Model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from keras_inspect.cli import graph_data
+    from keras_inspect.views import graph_data
 
     def broken(self: Any) -> None:
         raise RuntimeError("an unusual graph record")
@@ -477,8 +481,10 @@ def test_a_keras_hub_vit(show: Callable[[str], Any], vit: keras.Model) -> None:
     assert len(drawn(page)) < len(walk)  # the intercepted layers start folded
     assert page.is_visible("#ki-tokens") and "prefix_tokens" in page.text_content("#ki-tokens")
     assert marked(page, ".endpoint-logits") == [walk_index(vit, "predictions")]
-    assert marked(page, ".endpoint-feature-map") == []
+    encoder = walk_index(vit, f"{vit.backbone.name}/vit_encoder")
+    assert marked(page, ".endpoint-feature-map") in ([], [encoder])  # folded inside the backbone
     page.click("#ki-unfold-all")
+    assert marked(page, ".endpoint-feature-map") == [encoder]
     assert sorted(drawn(page)) == list(range(len(walk)))
     page.click("#ki-fold-all")
     tops = [vit.backbone.name, "output_dropout", "predictions"]

@@ -29,6 +29,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("signals",),
     ("adapters", "plugins"),
+    ("views",),
     ("inspection", "__init__"),
     ("cli", "__main__"),
 )

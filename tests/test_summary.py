@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import keras_inspect as ki
 from conftest import FakeTerminal
-from keras_inspect.cli.summary import LayerRow, ModelSummary, RoleChoice, RoleDecision, format_shapes
+from keras_inspect.views.summary import LayerRow, ModelSummary, RoleChoice, RoleDecision, format_shapes
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 Text that comes from a model file or a plugin (layer names, class names, error messages,
 warnings) goes through :func:`keras_inspect.errors.printable` (re-exported here), the project's one
-escaping function; rich is never allowed to read such text as markup (:func:`rich_console`).
+escaping function; rich is never allowed to read such text as markup
+(:func:`keras_inspect.errors.rich_console`).
 
 TensorFlow writes start-up lines straight to file descriptor 2 from C++ (absl's "All log
 messages before absl::InitializeLog()", CUDA driver probes, CPU feature notes), which
@@ -23,24 +24,12 @@ from typing import Any
 
 from keras_inspect.errors import printable, shown
 
-__all__ = ["DEBUG_ENV", "debugging", "is_noise", "printable", "quiet_backend", "rich_console",
+__all__ = ["DEBUG_ENV", "debugging", "is_noise", "printable", "quiet_backend",
            "shown", "shown_warnings"]  # fmt: skip
 
 DEBUG_ENV = "KERAS_INSPECT_DEBUG"
 #: The longest warning message printed (a Keras warning can quote a 64 KiB member name).
 WARNING_LIMIT = 1000
-
-
-def rich_console(file: Any) -> Any:
-    """A rich ``Console`` on ``file`` that never reads the text it prints as markup.
-
-    Paths, names and messages come from the user, a file or a plugin: ``[/]`` would crash
-    rich's markup parser, ``[link=...]`` would print a hyperlink, ``:emoji:`` codes and
-    highlighting would change what is shown. Styles are given as objects, never in strings.
-    """
-    from rich.console import Console
-
-    return Console(file=file, markup=False, emoji=False, highlight=False)
 
 
 def _format_warning(

@@ -24,8 +24,9 @@ from typing import Any, TextIO
 
 import attrs
 
+from keras_inspect.errors import rich_console
 from keras_inspect.cli.console import (
-    DEBUG_ENV, debugging, quiet_backend, rich_console, shown, shown_warnings,
+    DEBUG_ENV, debugging, quiet_backend, shown, shown_warnings,
 )  # fmt: skip
 
 PROG = "keras-inspect"
@@ -192,7 +193,7 @@ def _isatty(stream: Any) -> bool:
 def run_summary(args: argparse.Namespace, out: TextIO) -> int:
     from keras_inspect.hooks.current import plugin_manager
     from keras_inspect.cli.loading import resolve_model
-    from keras_inspect.cli.summary import summary
+    from keras_inspect.views.summary import summary
 
     with progress("loading plugins"):
         # Plugins first: a plugin package may define the custom layers the file needs.
@@ -231,13 +232,13 @@ def graph_output(args: argparse.Namespace) -> str:
 def run_graph(args: argparse.Namespace, out: TextIO) -> int:
     from keras_inspect.hooks.current import plugin_manager
     from keras_inspect.cli.loading import resolve_model
-    from keras_inspect.cli.summary import summary
+    from keras_inspect.views.summary import summary
 
     with progress("loading plugins"):
         pm = plugin_manager()
     with progress(f"loading {shown(args.model)}"):
         model = resolve_model(args.model, unsafe=args.unsafe, image_size=args.image_size)
-    from keras_inspect.cli.graph_page import token_geometry_of
+    from keras_inspect.views.graph_page import token_geometry_of
 
     with progress("inspecting"):
         page = summary(model, pm=pm).to_html(token_geometry=token_geometry_of(model))

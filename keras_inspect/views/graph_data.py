@@ -60,7 +60,7 @@ class SearchPath:
 class GraphStructure:
     """The picture's view of a model (see the module docstring); indices follow the walk.
 
-    :ivar rows: every layer's summary row (:class:`~keras_inspect.cli.summary.LayerRow`), in
+    :ivar rows: every layer's summary row (:class:`~keras_inspect.views.records.LayerRow`), in
         walk order, whatever the summary's role filter kept.
     :ivar parents: for each layer, the index of the group (nested model or subclassed layer)
         that holds it, ``None`` at the top.

@@ -25,8 +25,8 @@ from typing import Any
 
 import attrs
 
-from keras_inspect.cli.console import printable
-from keras_inspect.cli.summary_render import format_shapes, short_plugin
+from keras_inspect.errors import printable
+from keras_inspect.views.records import format_shapes, short_plugin
 
 __all__ = ["FORMAT", "LIMITS", "iframe", "page_data", "render_page", "token_geometry_of"]
 
@@ -67,7 +67,7 @@ def _maybe(text: Any, kind: str) -> str | None:
 def page_data(summary: Any, *, token_geometry: Any = None) -> dict[str, Any]:
     """The page's data: plain JSON types, every string bounded (see the module docstring).
 
-    :param summary: a :class:`~keras_inspect.cli.summary.ModelSummary` made by
+    :param summary: a :class:`~keras_inspect.views.model_summary.ModelSummary` made by
         :func:`keras_inspect.summary` (it holds the graph). Typed ``Any``: ``summary`` imports
         this module, which therefore does not import it back.
     :param token_geometry: token signals' geometry, ``{signal: {field: value}}``; default: the
@@ -134,11 +134,11 @@ def page_data(summary: Any, *, token_geometry: Any = None) -> dict[str, Any]:
         "chosen": chosen,
         "defaults": {
             "logits": _endpoint(where, defaults.logits, defaults.logits_shapes),
-            "featureMap": _endpoint(where, defaults.pooling, defaults.feature_map_shapes),
+            "featureMap": _endpoint(where, defaults.feature_map, defaults.feature_map_shapes),
             # The search's message, where it found no layer.
             "logitsError": None if defaults.logits else _maybe(defaults.logits_error, "message"),
             "featureMapError": (
-                None if defaults.pooling else _maybe(defaults.pooling_error, "message")
+                None if defaults.feature_map else _maybe(defaults.feature_map_error, "message")
             ),
         },
         "tokenGeometry": _geometry(
@@ -244,7 +244,7 @@ def _json(data: Any) -> str:
 
 @cache
 def _asset(name: str) -> str:
-    return resources.files("keras_inspect.cli").joinpath("assets", name).read_text("utf-8")
+    return resources.files("keras_inspect.views").joinpath("assets", name).read_text("utf-8")
 
 
 def render_page(summary: Any, *, token_geometry: Any = None) -> str:

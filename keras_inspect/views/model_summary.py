@@ -1,4 +1,5 @@
-"""Views of a :class:`~keras_inspect.cli.summary.ModelSummary`: plain text and rich tables.
+"""``ModelSummary``, the summary of one model, and its views: plain text and rich tables (the
+graph page is :mod:`keras_inspect.views.graph_page`).
 
 Every string shown comes from a model or a plugin, so every one goes through
 :func:`~keras_inspect.errors.shown`: escaped, and cut to what a terminal can show (a table cell to
@@ -12,36 +13,24 @@ every role each layer can play, the chosen one starred.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import sys
+from typing import Any, TextIO
 
-from keras_inspect.errors import shown
+import attrs
 
-if TYPE_CHECKING:
-    from keras_inspect.cli.summary import LayerRow, ModelSummary, RoleChoice
+from keras_inspect.errors import rich_console, shown
+from keras_inspect.views.graph_data import GraphStructure
+from keras_inspect.views.graph_page import iframe, render_page
+from keras_inspect.views.records import ExposeDefaults, LayerRow, RoleChoice, format_shapes, short_plugin
 
-Shape = tuple[Any, ...]
 
 #: The widest cell of a table (a nested layer's path fits; a padding bomb does not).
 CELL_LIMIT = 120
 #: The longest line outside the table.
 LINE_LIMIT = 400
 
-_BUILTIN_PREFIX = "keras_inspect.adapters."
-_EXPOSE_MARKS = {"logits": "<- logits", "pooling": "<- pooling input"}
-
-
-def short_plugin(name: str | None) -> str:
-    """A plugin name as tables show it: built-in adapters without their package prefix."""
-    if name is None:
-        return "?"
-    return name[len(_BUILTIN_PREFIX) :] if name.startswith(_BUILTIN_PREFIX) else name
-
-
-def format_shapes(shapes: tuple[Shape, ...] | None) -> str:
-    if shapes is None:
-        return "?"
-    texts = ["(" + ", ".join("None" if d is None else str(d) for d in s) + ")" for s in shapes]
-    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+_EXPOSE_MARKS = {"logits": "<- logits", "pooling": "<- pooling input", "feature_map": "<- feature map"}
 
 
 def _path(path: tuple[str, ...] | None) -> str:
@@ -66,7 +55,7 @@ def _cells(row: LayerRow, s: ModelSummary) -> list[str]:
     else:
         roles = ", ".join(row.chosen_for)
     bias = f"yes ({short_plugin(row.bias_plugin)})" if row.has_bias else "-"
-    marks = " ".join(_EXPOSE_MARKS[key] for key in ("logits", "pooling") if key in row.default_for)
+    marks = " ".join(_EXPOSE_MARKS[key] for key in _EXPOSE_MARKS if key in row.default_for)
     name = row.name + ("" if row.in_graph else " *")
     cells = [name, row.type, roles or "-", bias, format_shapes(row.output_shapes), marks]
     return [shown(cell, CELL_LIMIT) for cell in cells]
@@ -102,11 +91,14 @@ def _default_lines(s: ModelSummary) -> list[str]:
         logits = f"output of {_path(d.logits)!r}, shape {format_shapes(d.logits_shapes)}"
     else:
         logits = f"none ({d.logits_error})"
-    if d.pooling is not None:
-        pooling = f"input of {_path(d.pooling)!r}, shape {format_shapes(d.feature_map_shapes)}"
+    if d.feature_map is not None:
+        pooling = (
+            f"{d.feature_map_link} of {_path(d.feature_map)!r}, shape "
+            f"{format_shapes(d.feature_map_shapes)}"
+        )
     else:
-        pooling = f"none ({d.pooling_error})"
-    if d.logits is not None and d.pooling is not None:
+        pooling = f"none ({d.feature_map_error or d.pooling_error})"
+    if d.logits is not None and d.feature_map is not None:
         head = "expose(model) returns a model with the outputs [logits, feature map]:"
     else:
         head = "expose(model) cannot pick its defaults (pass the signals explicitly):"
@@ -145,9 +137,26 @@ def _aligned(table: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table]
 
 
+def _geometry_lines(s: ModelSummary) -> list[str]:
+    geometry = s.token_geometry
+    if geometry is None:
+        return []
+    (rows, cols), (height, width) = geometry.grid, geometry.patch_size
+    text = (
+        f"token geometry: {geometry.signal.name}: {geometry.prefix_tokens} prefix token(s), then "
+        f"a {rows}x{cols} grid of {height}x{width} patches of a "
+        f"{geometry.image_shape[0]}x{geometry.image_shape[1]} image"
+    )
+    return [shown(text, LINE_LIMIT)]
+
+
 def _preamble(s: ModelSummary) -> list[str]:
     choices = _choice_lines(s)
-    return [_title(s), "", *choices, *([""] if choices else []), *_default_lines(s), ""]
+    geometry = _geometry_lines(s)
+    return [
+        _title(s), "", *choices, *([""] if choices else []), *_default_lines(s),
+        *geometry, "",
+    ]  # fmt: skip
 
 
 def render_text(s: ModelSummary) -> str:
@@ -172,3 +181,85 @@ def render_rich(s: ModelSummary) -> Any:
         # Text, not str: a shape list like "[(None, 2), ...]" must not be read as rich markup.
         table.add_row(*(Text(cell) for cell in _cells(row, s)), style=style)
     return Group(Text("\n".join(_preamble(s))), table, Text("\n".join(_footnotes(s))))
+
+
+@attrs.frozen(kw_only=True)
+class ModelSummary:
+    """The summary of one model; ``str()`` is plain text, ``print()`` picks the best view.
+
+    :ivar chosen: for each role (built-in roles first), the layer a search by that role picks.
+    :ivar candidates: whether the views list every role of every layer (candidates), rather
+        than only the roles for which a search picks the layer.
+    :ivar graph: what the graph page (:meth:`to_html`) draws besides the rows: every layer
+        (whatever the role filter kept), its group, the connections and each search's path.
+        Not part of ``to_dict``.
+    """
+
+    model_name: str
+    model_type: str
+    flavour: str
+    roles: tuple[str, ...]
+    rows: tuple[LayerRow, ...]
+    defaults: ExposeDefaults
+    role_filter: str | None = None
+    chosen: tuple[RoleChoice, ...] = ()
+    candidates: bool = False
+    graph: GraphStructure | None = attrs.field(default=None, eq=False, repr=False)
+    #: The token geometry of the default feature map (a vision transformer's patch tokens:
+    #: :class:`~keras_inspect.TokenGeometry`), or ``None``.
+    token_geometry: Any = attrs.field(default=None, eq=False)
+
+    def choice(self, role: str) -> RoleChoice | None:
+        """The :class:`RoleChoice` for ``role`` (``None`` for a role no plugin declared)."""
+        return next((c for c in self.chosen if c.role == role), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, dicts, strings, ints, ``None``), ready for JSON."""
+        return _plain(attrs.asdict(self, recurse=True, filter=lambda a, _: a.name != "graph"))
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        return render_text(self)
+
+    def print(self, file: TextIO | None = None) -> None:
+        """Print rich tables when ``file`` (default stdout) is a terminal, plain text otherwise."""
+        file = file if file is not None else sys.stdout
+        if _isatty(file):
+            try:
+                console = rich_console(file)
+            except ImportError:
+                pass
+            else:
+                console.print(render_rich(self))
+                return
+        file.write(render_text(self) + "\n")
+
+    def __rich__(self) -> Any:
+        return render_rich(self)
+
+    def to_html(self, *, token_geometry: Any = None) -> str:
+        """The graph page: one self-contained HTML document picturing the model, its
+        connections and groups, what the searches pick and the path each search took
+        (see :mod:`keras_inspect.views.graph_page`)."""
+        return render_page(self, token_geometry=token_geometry)
+
+    def _repr_html_(self) -> str:
+        # Notebooks: the page in a sandboxed frame, so its styles and script stay its own.
+        return iframe(self.to_html())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _isatty(file: Any) -> bool:
+    try:
+        return bool(file.isatty())
+    except (AttributeError, ValueError):
+        return False
