@@ -99,12 +99,9 @@ if "keras" in sys.modules:
     _load()  # Keras' start-up cost is paid already: behave as an ordinary package
 
 if TYPE_CHECKING:
-    from keras_inspect.hooks.current import (
-        plugin_manager,
-        reset_plugin_manager,
-        using_plugin_manager,
-    )
-    from keras_inspect.graph.endpoints import Endpoint
+    from keras_inspect.answers.bias_math import align_to_axes
+    from keras_inspect.answers.search import layers_with_role, walk
+    from keras_inspect.answers.target_layer import get_target_layer
     from keras_inspect.errors import (
         EndpointError,
         KerasInspectError,
@@ -112,20 +109,18 @@ if TYPE_CHECKING:
         NoMatchingLayerError,
         PluginError,
     )
-    from keras_inspect.signals.gradients import Gradients, gradients
-    from keras_inspect.signals.interventions import Intervention, intervene
-    from keras_inspect.signals.stateless import stateless_gradients
-    from keras_inspect.signals.token_geometry import TokenGeometry, token_geometry
+    from keras_inspect.graph.endpoints import Endpoint
     from keras_inspect.graph.reader import GraphReader
-    from keras_inspect.hooks.specs import hookimpl, hookspec
-    from keras_inspect.hooks.manager import InspectPluginManager, PluginInfo
-    from keras_inspect.hooks.loading import new_plugin_manager
-    from keras_inspect.hooks.register_layer import register_layer, unregister_layer
-    from keras_inspect.answers.search import layers_with_role, walk
-    from keras_inspect.signals.split import split
-    from keras_inspect.answers.target_layer import get_target_layer
-    from keras_inspect.answers.bias_math import align_to_axes
     from keras_inspect.graph.walk import LayerEntry
+    from keras_inspect.hooks.current import (
+        plugin_manager,
+        reset_plugin_manager,
+        using_plugin_manager,
+    )
+    from keras_inspect.hooks.loading import new_plugin_manager
+    from keras_inspect.hooks.manager import InspectPluginManager, PluginInfo
+    from keras_inspect.hooks.register_layer import register_layer, unregister_layer
+    from keras_inspect.hooks.specs import hookimpl, hookspec
     from keras_inspect.inspection import (
         KERNEL_AXIS,
         SPATIAL_AXIS,
@@ -139,4 +134,9 @@ if TYPE_CHECKING:
         get_nested_layer,
         layers_with_biases,
     )
+    from keras_inspect.signals.gradients import Gradients, gradients
+    from keras_inspect.signals.interventions import Intervention, intervene
+    from keras_inspect.signals.split import split
+    from keras_inspect.signals.stateless import stateless_gradients
+    from keras_inspect.signals.token_geometry import TokenGeometry, token_geometry
     from keras_inspect.views.summary import ModelSummary, summary

@@ -15,7 +15,6 @@ import warnings
 from typing import Any
 
 from keras_inspect.answers.biases import biases, layers_with_biases
-from keras_inspect.signals.expose import endpoints, expose
 from keras_inspect.answers.search import (
     find_layer_with,
     get_global_pooling_layer,
@@ -23,6 +22,7 @@ from keras_inspect.answers.search import (
     get_nested_layer,
 )
 from keras_inspect.answers.units import gather_units
+from keras_inspect.signals.expose import endpoints, expose
 
 #: Axis of the units (channels) in a layer's kernel and output.
 KERNEL_AXIS = -1

@@ -17,9 +17,9 @@ from keras_inspect.graph.inspected import reader_of
 from keras_inspect.hooks.specs import hookimpl
 
 
-def called_in_reverse(entry: Any) -> bool:
-    """Whether a call recorded at ``entry``'s place passes ``reverse=True``."""
-    for call in getattr(entry, "calls", ()):
+def called_in_reverse(calls: Any) -> bool:
+    """Whether one of the recorded ``calls`` (nodes) passes ``reverse=True``."""
+    for call in calls:
         arguments = getattr(call, "arguments", None)  # Keras 3 records them here
         kwargs = getattr(arguments, "kwargs", None) or getattr(call, "call_kwargs", None) or {}
         if kwargs.get("reverse") is True:
@@ -44,7 +44,7 @@ def keras_inspect_classify_layer(layer: Any, role: str, entry: Any) -> bool | No
     stock = stock_layers_of(layer)
     if stock is None or not isinstance(layer, stock.embedding):
         return None
-    reverse = entry is not None and called_in_reverse(entry)
+    reverse = entry is not None and called_in_reverse(entry.calls)
     if role == "logits":
         return True if reverse else None
     if entry is None:

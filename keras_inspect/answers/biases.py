@@ -71,9 +71,7 @@ def _excluded(view: InspectedModel, exclude: Any) -> set[int]:
 
 
 @plain_python
-def layers_with_biases(
-    model: Any, exclude: Iterable[Any] = (), return_biases: bool = True
-) -> Any:
+def layers_with_biases(model: Any, exclude: Iterable[Any] = (), return_biases: bool = True) -> Any:
     """The layers of ``model`` that add a constant to their output, in graph order.
 
     Returns ``(layers, biases)`` (two aligned lists) or, with ``return_biases=False``, ``layers``.

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from keras_inspect.answers.search import find_entry
-from keras_inspect.errors import EndpointError, LayerNotFoundError, describe, did_you_mean, name_of, shorten
+from keras_inspect.errors import (
+    EndpointError,
+    LayerNotFoundError,
+    describe,
+    did_you_mean,
+    name_of,
+    shorten,
+)
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel
 
@@ -88,7 +95,9 @@ def _from_dict(view: InspectedModel, descriptor: Mapping[str, Any]) -> Endpoint:
     if given == ["role"]:
         role = descriptor["role"]
         if not isinstance(role, str):
-            raise TypeError(f"'role' in an endpoint dict must be a role name; received {describe(role)}.")
+            raise TypeError(
+                f"'role' in an endpoint dict must be a role name; received {describe(role)}."
+            )
         path = find_entry(view, role=role).path
     elif given == ["layer"]:
         target = descriptor["layer"]

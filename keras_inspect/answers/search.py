@@ -14,11 +14,16 @@ import numpy as np
 
 from keras_inspect.autograph import plain_python
 from keras_inspect.errors import (
-    NoMatchingLayerError, PluginError, clip, describe, did_you_mean, shorten,
+    NoMatchingLayerError,
+    PluginError,
+    clip,
+    describe,
+    did_you_mean,
+    shorten,
 )  # fmt: skip
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.graph.walk import LayerEntry
+from keras_inspect.hooks.manager import InspectPluginManager
 
 DEFAULT_STRATEGY = "reverse"
 
@@ -184,8 +189,7 @@ def find_entry(view: InspectedModel, role: str | None = None, **criteria: Any) -
     raise NoMatchingLayerError(
         f"No layer of model {view.name!r} matches {criteria} (searched with strategy "
         f"{strategy!r}). Pass the layer's name explicitly, or register its type with "
-        "keras_inspect.register_layer(..., roles=...)."
-        + _no_graph_hint(view)
+        "keras_inspect.register_layer(..., roles=...)." + _no_graph_hint(view)
     )
 
 

@@ -169,7 +169,9 @@ def _trace(view: InspectedModel) -> _Found:
         if not inputs:
             break
         if is_pooling(layer)[0] and len(inputs[0].shape) >= 3:
-            found = _Found(pooling=layer, producer=_producer(view, inputs[0], list(stack)), **_near(nearest))
+            found = _Found(
+                pooling=layer, producer=_producer(view, inputs[0], list(stack)), **_near(nearest)
+            )
             if is_spatial(tuple(inputs[0].shape), layer):
                 return found
             # A pooling layer fed a 1x1 map (a Flatten after a global pooling that keeps its

@@ -148,13 +148,17 @@ def _check_records(where: str, handle: BinaryIO, size: int) -> None:
             handle, size, max_entries=MAX_MEMBERS, max_bytes=MAX_DIRECTORY_BYTES
         )
     except DirectoryError as error:
-        raise ModelLoadError(f"{where} is refused: {error}. Refusing a possible zip bomb.") from error
+        raise ModelLoadError(
+            f"{where} is refused: {error}. Refusing a possible zip bomb."
+        ) from error
     if directory is None:
         return  # zipfile will say what is wrong
     listed = max(directory.declared, directory.entries)
     if listed > MAX_MEMBERS:
-        count = _count(directory.declared) if directory.declared > MAX_MEMBERS else (
-            f"more than {MAX_MEMBERS}"
+        count = (
+            _count(directory.declared)
+            if directory.declared > MAX_MEMBERS
+            else (f"more than {MAX_MEMBERS}")
         )
         raise ModelLoadError(
             f"{where} lists {count} members; a .keras archive has a few (at most "
@@ -263,10 +267,7 @@ def _check_no_overlap(where: str, infos: list[zipfile.ZipInfo], directory_start:
             )
         # The local header repeats the name; its extra field can only make the member longer.
         previous_end = (
-            info.header_offset
-            + _LOCAL_HEADER_SIZE
-            + _name_length(info)
-            + info.compress_size
+            info.header_offset + _LOCAL_HEADER_SIZE + _name_length(info) + info.compress_size
         )
         previous = info.filename
     if previous_end > directory_start:
@@ -308,8 +309,7 @@ def verify_members(path: str | os.PathLike[str], *, budget: int | None = None) -
                     raise unreadable_member(where, info.filename, error) from error
     except (zipfile.BadZipFile, OSError) as error:
         raise ModelLoadError(
-            f"{where} is not a valid .keras archive (truncated or corrupt: "
-            f"{first_line(error)})."
+            f"{where} is not a valid .keras archive (truncated or corrupt: {first_line(error)})."
         ) from error
 
 
@@ -357,5 +357,3 @@ def first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     text = lines[0] if lines else type(error).__name__
     return text if len(text) <= 300 else text[:297] + "..."
-
-

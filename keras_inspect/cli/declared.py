@@ -22,7 +22,12 @@ from math import prod
 from typing import Any
 
 from keras_inspect.cli.archive import (
-    MAX_DEFLATE_RATIO, MEMBER_ERRORS, ModelLoadError, first_line, open_regular, quote,
+    MAX_DEFLATE_RATIO,
+    MEMBER_ERRORS,
+    ModelLoadError,
+    first_line,
+    open_regular,
+    quote,
     unreadable_member,
 )  # fmt: skip
 

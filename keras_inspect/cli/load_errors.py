@@ -30,8 +30,10 @@ def _on(value: Any) -> bool:
 
 def _lambda_config(local: Locals) -> bool:
     config = local.get("config")
-    return _on(local.get("safe_mode")) and isinstance(config, dict) and (
-        config.get("class_name") == "__lambda__"
+    return (
+        _on(local.get("safe_mode"))
+        and isinstance(config, dict)
+        and (config.get("class_name") == "__lambda__")
     )
 
 
@@ -40,19 +42,29 @@ def _lambda_config(local: Locals) -> bool:
 # refused object is.
 _SAFE_MODE_GATES: dict[tuple[str, str], tuple[Callable[[Locals], bool], str]] = {
     ("keras.src.layers.core.lambda_layer", "_raise_for_lambda_deserialization"): (
-        lambda local: _on(local.get("safe_mode")), "a Lambda layer"),
+        lambda local: _on(local.get("safe_mode")),
+        "a Lambda layer",
+    ),
     ("keras.src.layers.core.lambda_layer", "from_config"): (
-        lambda local: _on(local.get("safe_mode")), "a Lambda layer"),
+        lambda local: _on(local.get("safe_mode")),
+        "a Lambda layer",
+    ),
     ("keras.src.saving.serialization_lib", "deserialize_keras_object"): (
-        _lambda_config, "a Python lambda"),
+        _lambda_config,
+        "a Python lambda",
+    ),
     ("keras.src.export.tfsm_layer", "from_config"): (
         lambda local: _on(local.get("effective_safe_mode")),
-        "a TFSMLayer (an external SavedModel)"),
+        "a TFSMLayer (an external SavedModel)",
+    ),
     ("keras.src.utils.torch_utils", "from_config"): (
-        lambda local: _on(local.get("effective_safe_mode")), "a pickled torch.nn.Module"),
+        lambda local: _on(local.get("effective_safe_mode")),
+        "a pickled torch.nn.Module",
+    ),
     ("keras.src.layers.preprocessing.index_lookup", "set_vocabulary"): (
         lambda local: isinstance(local.get("vocabulary"), str),
-        "a vocabulary file outside the archive"),
+        "a vocabulary file outside the archive",
+    ),
 }
 _MISSING_CLASS_SITE = ("keras.src.saving.serialization_lib", "_retrieve_class_or_fn")
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)

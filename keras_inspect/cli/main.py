@@ -24,10 +24,14 @@ from typing import Any, TextIO
 
 import attrs
 
-from keras_inspect.errors import rich_console
 from keras_inspect.cli.console import (
-    DEBUG_ENV, debugging, quiet_backend, shown, shown_warnings,
+    DEBUG_ENV,
+    debugging,
+    quiet_backend,
+    shown,
+    shown_warnings,
 )  # fmt: skip
+from keras_inspect.errors import rich_console
 
 PROG = "keras-inspect"
 #: Steps that take longer than this (seconds) announce themselves on stderr.
@@ -47,6 +51,21 @@ class _Parser(argparse.ArgumentParser):
         # argparse's own format (usage + message) is already short; keep its exit status.
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _loading_arguments(command: argparse.ArgumentParser) -> None:
+    """How a command that reads MODEL loads it (the same for every such command)."""
+    command.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow loading code stored in the file (Lambda layers); only for files you trust",
+    )
+    command.add_argument(
+        "--image-size",
+        type=_positive_int,
+        metavar="N",
+        help="input side for built-in examples (default: 96)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,17 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show every role each layer can play, not only the roles a search picks it for",
     )
-    summary.add_argument(
-        "--unsafe",
-        action="store_true",
-        help="allow loading code stored in the file (Lambda layers); only for files you trust",
-    )
-    summary.add_argument(
-        "--image-size",
-        type=_positive_int,
-        metavar="N",
-        help="input side for built-in examples (default: 96)",
-    )
+    _loading_arguments(summary)
 
     graph = commands.add_parser(
         "graph",
@@ -118,17 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the page; '-' writes it to stdout (default: MODEL's name with "
         "the suffix .html, in the current directory)",
     )
-    graph.add_argument(
-        "--unsafe",
-        action="store_true",
-        help="allow loading code stored in the file (Lambda layers); only for files you trust",
-    )
-    graph.add_argument(
-        "--image-size",
-        type=_positive_int,
-        metavar="N",
-        help="input side for built-in examples (default: 96)",
-    )
+    _loading_arguments(graph)
 
     plugins = commands.add_parser(
         "plugins",
@@ -143,7 +142,9 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; received {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer; received {text!r}"
+        ) from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer; received {value}")
     return value
@@ -191,8 +192,8 @@ def _isatty(stream: Any) -> bool:
 
 
 def run_summary(args: argparse.Namespace, out: TextIO) -> int:
-    from keras_inspect.hooks.current import plugin_manager
     from keras_inspect.cli.loading import resolve_model
+    from keras_inspect.hooks.current import plugin_manager
     from keras_inspect.views.summary import summary
 
     with progress("loading plugins"):
@@ -230,8 +231,8 @@ def graph_output(args: argparse.Namespace) -> str:
 
 
 def run_graph(args: argparse.Namespace, out: TextIO) -> int:
-    from keras_inspect.hooks.current import plugin_manager
     from keras_inspect.cli.loading import resolve_model
+    from keras_inspect.hooks.current import plugin_manager
     from keras_inspect.views.summary import summary
 
     with progress("loading plugins"):
@@ -248,9 +249,7 @@ def run_graph(args: argparse.Namespace, out: TextIO) -> int:
     with open(args.output_path, "w", encoding="utf-8") as file:
         file.write(page)
     size = len(page.encode("utf-8"))
-    out.write(
-        f"wrote {shown(args.output_path)} ({size / 1e6:.1f} MB); open it in a browser\n"
-    )
+    out.write(f"wrote {shown(args.output_path)} ({size / 1e6:.1f} MB); open it in a browser\n")
     return EXIT_OK
 
 

@@ -12,12 +12,12 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from keras_inspect.engine.requests import request
+from keras_inspect.engine.trace import trace
 from keras_inspect.errors import EndpointError
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel
 from keras_inspect.graph.reader import graph_lock, recording_reads, still_true
-from keras_inspect.engine.trace import trace
-from keras_inspect.engine.requests import request
 
 
 def require_graph(view: InspectedModel) -> None:
@@ -63,7 +63,9 @@ def built_once(view: InspectedModel, kind: str, key: Any, build: Callable[[], An
     return found[0]
 
 
-def connected(view: InspectedModel, endpoints: Sequence[Endpoint], *, reroute: bool = True) -> list[list[Any]]:
+def connected(
+    view: InspectedModel, endpoints: Sequence[Endpoint], *, reroute: bool = True
+) -> list[list[Any]]:
     """The symbolic tensors of each endpoint, connected to the model's own inputs.
 
     Without ``reroute`` the tensors are meant to be the only outputs of a new model (the body of

@@ -22,12 +22,12 @@ from typing import Any
 
 import attrs
 
-from keras_inspect.graph.endpoints import Endpoint
-from keras_inspect.graph.inspected import InspectedModel
 from keras_inspect.engine.building import built_once, connected
-from keras_inspect.engine.trace import trace
 from keras_inspect.engine.requests import Edit, request
 from keras_inspect.engine.stages import TwoStages, two_stages
+from keras_inspect.engine.trace import trace
+from keras_inspect.graph.endpoints import Endpoint
+from keras_inspect.graph.inspected import InspectedModel
 
 
 @attrs.frozen(kw_only=True, eq=False)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from keras_inspect.engine.requests import Request
 from keras_inspect.errors import EndpointError, name_of, shorten
 from keras_inspect.graph.inspected import InspectedModel
 from keras_inspect.graph.reader import GraphReader, NewName
-from keras_inspect.engine.requests import Request
 
 #: ``call(args, kwargs) -> (outputs, [values per request])``: a node computed another way.
 Call = Callable[[tuple, dict], tuple[Any, list[list[Any]]]]

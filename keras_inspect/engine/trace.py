@@ -33,13 +33,12 @@ from typing import Any
 
 import attrs
 
+from keras_inspect.engine.requests import Edit, Request
+from keras_inspect.engine.substitutes import Call, chunks, collecting, intercepted_call, split_call
 from keras_inspect.errors import EndpointError, name_of, shorten
 from keras_inspect.graph.endpoints import Endpoint, locate
 from keras_inspect.graph.inspected import InspectedModel
 from keras_inspect.graph.reader import GraphReader, NewName
-from keras_inspect.engine.requests import Edit, Request
-from keras_inspect.engine.substitutes import Call, chunks, collecting, intercepted_call, split_call
-
 
 
 def trace(
@@ -164,7 +163,9 @@ def cut(
     return outputs
 
 
-def by_child(reader: GraphReader, container: Any, requests: Sequence[Request]) -> dict[Any, list[int]]:
+def by_child(
+    reader: GraphReader, container: Any, requests: Sequence[Request]
+) -> dict[Any, list[int]]:
     """The positions of the requests below each child of ``container`` (their ``rest`` path has
     more than one name), grouped by that child, in request order."""
     children = {child.name: child for child in reader.children(container)}
@@ -185,7 +186,11 @@ def last_call(reader: GraphReader, child: Any, container: Any) -> Any:
 
 
 def collected_signal(
-    sinks: dict[int, list[list[list[Any]]]], key: int, offset: int, endpoint: Endpoint, container: Any
+    sinks: dict[int, list[list[list[Any]]]],
+    key: int,
+    offset: int,
+    endpoint: Endpoint,
+    container: Any,
 ) -> list[Any]:
     """The tensors a substitute recorded for one signal; an error if the substitute never ran
     (the signal is not computed from the container's inputs)."""

@@ -89,7 +89,9 @@ def locate(view: InspectedModel, endpoint: Endpoint) -> Located:
         # An input layer: its input and output are the same tensor, and it has no activation.
         found = view.input_entry(entry.path)
         if found is None:
-            raise EndpointError(f"Input {shorten(entry.name)} is not an input of a graph of the model.")
+            raise EndpointError(
+                f"Input {shorten(entry.name)} is not an input of a graph of the model."
+            )
         if endpoint.index not in (None, 0, -1):
             raise EndpointError(
                 f"Input {shorten(entry.name)} is one tensor; index {endpoint.index} is out of range."

@@ -28,9 +28,15 @@ from keras_inspect.errors import (
     shorten,
 )
 from keras_inspect.graph.reader import GraphReader, NewName
+from keras_inspect.graph.walk import (
+    LayerEntry,
+    graph_signature,
+    same_signature,
+    split_path,
+    walk_graph,
+)
 from keras_inspect.hooks.current import plugin_manager
 from keras_inspect.hooks.manager import InspectPluginManager
-from keras_inspect.graph.walk import LayerEntry, graph_signature, same_signature, split_path, walk_graph
 
 
 class InspectedModel:
@@ -212,7 +218,9 @@ class InspectedModel:
     def _graphs(self) -> list[tuple[Any, tuple[str, ...]]]:
         """Every graph model of the model (itself first), with its path."""
         reader = self.reader
-        nested = [(e.layer, e.path) for e in self._entries if e.in_graph and reader.has_graph(e.layer)]
+        nested = [
+            (e.layer, e.path) for e in self._entries if e.in_graph and reader.has_graph(e.layer)
+        ]
         return [(self.model, ()), *nested]
 
     def operation_entry(self, parts: tuple[str, ...]) -> LayerEntry | None:

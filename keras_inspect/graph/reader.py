@@ -90,7 +90,6 @@ class GraphReader(abc.ABC):
     #: How a user of this flavour builds a model input, for advice in error messages.
     input_call: ClassVar[str] = "keras.Input(shape)"
 
-
     # -- objects ----------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -112,7 +111,6 @@ class GraphReader(abc.ABC):
     @abc.abstractmethod
     def graph_layers(self, graph: Any) -> Sequence[Any]:
         """The operations of a graph in topological order (input layers included)."""
-
 
     # -- nodes (calls) ------------------------------------------------------------------------
 
@@ -237,7 +235,10 @@ class GraphReader(abc.ABC):
         lists = [
             nodes
             for layer in layers
-            for nodes in (getattr(layer, "_inbound_nodes", None), getattr(layer, "_outbound_nodes", None))
+            for nodes in (
+                getattr(layer, "_inbound_nodes", None),
+                getattr(layer, "_outbound_nodes", None),
+            )
             if isinstance(nodes, list)
         ]
         sizes = [len(nodes) for nodes in lists]
@@ -303,7 +304,9 @@ class GraphReader(abc.ABC):
                     results: Sequence[Any] = outputs
                 else:
                     args, kwargs = self.fill_in(node, tensors)
-                    called = layer(*args, **kwargs) if substitute is None else substitute(args, kwargs)
+                    called = (
+                        layer(*args, **kwargs) if substitute is None else substitute(args, kwargs)
+                    )
                     results = self.flatten(called)
                 for old, new in zip(outputs, results):
                     assign(old, new)

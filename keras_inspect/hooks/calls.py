@@ -94,7 +94,9 @@ def _implementations(pm: pluggy.PluginManager, hook: str) -> list[Any]:
     return list(caller.get_hookimpls()) if caller is not None else []
 
 
-def call_hook(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any]) -> tuple[Any, list[tuple[str, Any]]]:
+def call_hook(
+    pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any]
+) -> tuple[Any, list[tuple[str, Any]]]:
     """``pm.hook.<hook>(**kwargs)`` and the ``(plugin name, answer)`` pairs it collected."""
     frames = _calls.__dict__.setdefault("frames", [])
     collected: list[tuple[Any, Any, Any]] = []
@@ -171,15 +173,17 @@ def _unmarked(pm: pluggy.PluginManager, hook: str) -> list[str]:
     return [
         impl.plugin_name
         for impl in _implementations(pm, hook)
-        if impl.wrapper or impl.hookwrapper or not hasattr(
-            getattr(impl.function, "__func__", impl.function), _ATTRIBUTED
-        )
+        if impl.wrapper
+        or impl.hookwrapper
+        or not hasattr(getattr(impl.function, "__func__", impl.function), _ATTRIBUTED)
     ]
 
 
 def wrapper_names(pm: pluggy.PluginManager, hook: str) -> list[str]:
     """The plugins with a hook wrapper of ``hook``."""
-    return [impl.plugin_name for impl in _implementations(pm, hook) if impl.wrapper or impl.hookwrapper]
+    return [
+        impl.plugin_name for impl in _implementations(pm, hook) if impl.wrapper or impl.hookwrapper
+    ]
 
 
 def _phrase(wrappers: list[str]) -> str:

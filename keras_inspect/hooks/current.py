@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 from keras_inspect.autograph import plain_python
 from keras_inspect.errors import describe
-from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.hooks.loading import load_plugins
+from keras_inspect.hooks.manager import InspectPluginManager
 
 _default: InspectPluginManager | None = None
 # Re-entrant, and the manager being loaded is published to its own thread: an entry-point

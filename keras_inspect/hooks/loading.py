@@ -16,8 +16,8 @@ from typing import Any
 
 from keras_inspect.autograph import plain_python
 from keras_inspect.errors import PluginError, clip, did_you_mean, printable, shorten
-from keras_inspect.hooks.specs import ENTRY_POINT_GROUP
 from keras_inspect.hooks.manager import REGISTRY_PLUGIN_NAME, InspectPluginManager, PluginInfo
+from keras_inspect.hooks.specs import ENTRY_POINT_GROUP
 
 #: The built-in plugins, in registration order.
 DEFAULT_PLUGINS: tuple[str, ...] = (

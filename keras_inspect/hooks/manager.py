@@ -22,7 +22,13 @@ from keras_inspect.errors import PluginError, describe, did_you_mean, name_of, s
 from keras_inspect.hooks import specs
 from keras_inspect.hooks.calls import all_answers, first_answer
 from keras_inspect.hooks.checks import (
-    MAX_ROLES, MAX_STRATEGIES, bounded, invalid_plugin, is_numeric_tensor, is_pair, items_of,
+    MAX_ROLES,
+    MAX_STRATEGIES,
+    bounded,
+    invalid_plugin,
+    is_numeric_tensor,
+    is_pair,
+    items_of,
 )  # fmt: skip
 from keras_inspect.hooks.registry import LayerRegistry
 from keras_inspect.hooks.specs import PROJECT_NAME
@@ -138,7 +144,9 @@ class InspectPluginManager(pluggy.PluginManager):
             dist, version = self._distributions.get(name, (None, None))
             builtin = name in self._builtins
             infos.append(
-                PluginInfo(name=name, distribution=dist, version=version, hooks=hooks, builtin=builtin)
+                PluginInfo(
+                    name=name, distribution=dist, version=version, hooks=hooks, builtin=builtin
+                )
             )
         return infos + list(self._failures)
 

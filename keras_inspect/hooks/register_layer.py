@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
 from keras_inspect.autograph import plain_python
-from keras_inspect.hooks.current import plugin_manager
 from keras_inspect.errors import describe
-from keras_inspect.hooks.registry import BiasFunction, LayerRecord
+from keras_inspect.hooks.current import plugin_manager
 from keras_inspect.hooks.manager import InspectPluginManager
+from keras_inspect.hooks.registry import BiasFunction, LayerRecord
 
 T = TypeVar("T", bound=type)
 

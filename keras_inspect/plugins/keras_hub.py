@@ -21,7 +21,12 @@ from typing import Any
 import keras
 
 from keras_inspect.adapters.embedding import called_in_reverse
-from keras_inspect.answers.bias_math import align_to_axes, in_compute_dtype, layer_attribute, layer_rank
+from keras_inspect.answers.bias_math import (
+    align_to_axes,
+    in_compute_dtype,
+    layer_attribute,
+    layer_rank,
+)
 from keras_inspect.hooks.specs import hookimpl
 
 #: Whether keras-hub can be imported here (checked without importing it).
@@ -102,16 +107,8 @@ def _is_reversible_embedding(layer: Any) -> bool:
 def _reversed_here(layer: Any, entry: Any) -> bool:
     """Whether ``layer`` is called in reverse (hidden states -> logits) at ``entry``'s place, or
     anywhere when asked about the layer alone."""
-    if entry is not None:
-        return called_in_reverse(entry)
-    return any(called_in_reverse(_Calls(node)) for node in getattr(layer, "_inbound_nodes", ()))
-
-
-class _Calls:
-    """One recorded call, seen as a place with that call only."""
-
-    def __init__(self, node: Any) -> None:
-        self.calls = (node,)
+    calls = entry.calls if entry is not None else getattr(layer, "_inbound_nodes", ())
+    return called_in_reverse(calls)
 
 
 def _offset(layer: Any) -> Any | None:
@@ -131,7 +128,7 @@ if AVAILABLE:
             # An embedding lookup is not a logits layer; its reverse (tied) projection is.
             return _reversed_here(layer, entry)
         if role == "token_embedding" and entry is not None:
-            if called_in_reverse(entry):
+            if called_in_reverse(entry.calls):
                 return False
             # keras-hub's text backbones (and TokenAndPositionEmbedding) name their token
             # embedding: the other embeddings beside it (segments, positions) are not.

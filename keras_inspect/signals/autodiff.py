@@ -36,7 +36,11 @@ def without_gradients(differentiable: bool = False) -> contextlib.AbstractContex
 
 
 def value_and_gradients(
-    forward: Forward, points: Sequence[Any], *, units: int | None = None, differentiable: bool = False
+    forward: Forward,
+    points: Sequence[Any],
+    *,
+    units: int | None = None,
+    differentiable: bool = False,
 ) -> tuple[Any, list[Any]]:
     """``(aux, gradients)`` of the scores at ``points`` (see the module doc); ``units`` is ``n``
     for scores of shape ``(batch, n)``, ``None`` for ``(batch,)``."""
@@ -65,9 +69,11 @@ def _tensorflow(forward: Forward, points: list[Any], units: int | None) -> tuple
     with tf.GradientTape(watch_accessed_variables=False, persistent=units is not None) as tape:
         tape.watch(points)
         scores, aux = forward(points)
-        totals = [tf.reduce_sum(scores)] if units is None else [
-            tf.reduce_sum(scores[:, k]) for k in range(units)
-        ]
+        totals = (
+            [tf.reduce_sum(scores)]
+            if units is None
+            else [tf.reduce_sum(scores[:, k]) for k in range(units)]
+        )
     per_unit = [tape.gradient(total, points, unconnected_gradients=zero) for total in totals]
     del tape
     if units is None:
@@ -84,7 +90,9 @@ def _jax(forward: Forward, points: list[Any], units: int | None) -> tuple[Any, l
         (grads,) = pullback(jnp.ones_like(scores))
         return aux, list(grads)
     # One pullback per unit, vectorised: the cotangent of unit k is 1 on column k.
-    cotangents = jnp.broadcast_to(jnp.eye(units, dtype=scores.dtype)[:, None, :], (units, *scores.shape))
+    cotangents = jnp.broadcast_to(
+        jnp.eye(units, dtype=scores.dtype)[:, None, :], (units, *scores.shape)
+    )
     (grads,) = jax.vmap(pullback)(cotangents)
     return aux, [_unit_axis(g) for g in grads]
 
@@ -107,10 +115,14 @@ def _torch(
                 )
             else:  # the scores depend on no point at all
                 found = (None,) * len(leaves)
-            per_unit.append([torch.zeros_like(p) if g is None else g for g, p in zip(found, points)])
+            per_unit.append(
+                [torch.zeros_like(p) if g is None else g for g, p in zip(found, points)]
+            )
     if not differentiable:
         # The pass's values leave without the autograd graph that produced them.
-        aux = keras.tree.map_structure(lambda t: t.detach() if isinstance(t, torch.Tensor) else t, aux)
+        aux = keras.tree.map_structure(
+            lambda t: t.detach() if isinstance(t, torch.Tensor) else t, aux
+        )
     if units is None:
         return aux, per_unit[0]
     return aux, [_unit_axis(torch.stack(grads)) for grads in zip(*per_unit)]

@@ -21,6 +21,7 @@ from keras_inspect.errors import EndpointError, describe, shorten
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel
 from keras_inspect.signals.autodiff import without_gradients
+from keras_inspect.signals.inputs import fits
 
 #: How many input shapes the inferred signal shapes are remembered for, per edited model.
 SHAPES_KEPT = 64
@@ -95,10 +96,7 @@ def check_values(
             )
         expected = tuple(edit.shape)
         shape = tuple(value.shape)
-        fits = len(shape) == len(expected) and all(
-            e is None or s is None or int(s) == int(e) for s, e in zip(shape[1:], expected[1:])
-        )
-        if not fits:
+        if not fits(shape, expected):
             raise ValueError(
                 f"The values for signal {shorten(name)} have shape {shape}; the signal has "
                 f"shape {expected} (None: any size)."
@@ -110,7 +108,9 @@ def check_values(
             )
 
 
-def zeros(view: InspectedModel, built: Any, inputs: Any, wanted: Sequence[int], batch: Any) -> dict[int, Any]:
+def zeros(
+    view: InspectedModel, built: Any, inputs: Any, wanted: Sequence[int], batch: Any
+) -> dict[int, Any]:
     """Zeros shaped like the edited signals at positions ``wanted`` (flat edit indices), for
     ``inputs``."""
     edits = built.edits
@@ -134,7 +134,9 @@ def _inferred_shapes(view: InspectedModel, built: Any, inputs: Any) -> list[tupl
         if any(d is None for x in flat for d in tuple(x.shape)[1:]) or view.reader.name != "keras3":
             return None
         specs = keras.tree.map_structure(
-            lambda x: keras.KerasTensor(tuple(x.shape), dtype=keras.backend.standardize_dtype(x.dtype)),
+            lambda x: keras.KerasTensor(
+                tuple(x.shape), dtype=keras.backend.standardize_dtype(x.dtype)
+            ),
             inputs,
         )
         try:
@@ -155,4 +157,3 @@ def _from_values(built: Any, inputs: Any, wanted: Sequence[int]) -> dict[int, An
     with without_gradients():
         values = keras.tree.flatten(built.probe(inputs, training=False))
     return {i: ops.zeros_like(values[i]) for i in wanted}
-

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from keras_inspect.autograph import plain_python
 from keras_inspect.answers.descriptors import to_endpoints
+from keras_inspect.answers.target_layer import default_feature_map, default_logits
+from keras_inspect.autograph import plain_python
+from keras_inspect.engine.building import connected, require_graph
 from keras_inspect.errors import EndpointError
 from keras_inspect.graph.inspected import inspect_model
-from keras_inspect.answers.target_layer import default_feature_map, default_logits
-from keras_inspect.engine.building import connected, require_graph
 
 
 @plain_python
@@ -25,17 +25,15 @@ def endpoints(model: Any, endpoints: Any) -> list[Any]:
     return [t for group in connected(view, to_endpoints(view, endpoints)) for t in group]
 
 
-
-
 @plain_python
 def expose(model: Any, arguments: Any = None, outputs: Any = None) -> Any:
     """A new model with ``model``'s inputs whose outputs are ``[*outputs, *arguments]``.
 
     ``outputs`` defaults to the logits layer's output, ``arguments`` to the input of the last
     global pooling layer (for a transformer without one: the token sequence its token
-    reduction consumes, a language model's final hidden states). Each may be one descriptor or a list (or tuple) of them; a layer of a
-    nested model is named by a path ``"backbone/conv5"``. The new model shares every layer and
-    weight with ``model``.
+    reduction consumes, a language model's final hidden states). Each may be one descriptor or
+    a list (or tuple) of them; a layer of a nested model is named by a path
+    ``"backbone/conv5"``. The new model shares every layer and weight with ``model``.
     """
     view = inspect_model(model)
     require_graph(view)

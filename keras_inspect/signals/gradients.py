@@ -22,12 +22,12 @@ from keras import ops
 from keras_inspect.answers.descriptors import to_endpoint, to_endpoints
 from keras_inspect.answers.target_layer import default_feature_map, default_logits
 from keras_inspect.autograph import outside_compilers, plain_python
+from keras_inspect.engine.building import require_graph
+from keras_inspect.engine.edited import EditedModel, edited_model
 from keras_inspect.errors import EndpointError, describe, shorten
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
 from keras_inspect.signals.autodiff import value_and_gradients, without_gradients
-from keras_inspect.engine.building import require_graph
-from keras_inspect.engine.edited import EditedModel, edited_model
 from keras_inspect.signals.edits import Given, check_values, given_edits, zeros
 from keras_inspect.signals.inputs import checked_inputs
 from keras_inspect.signals.scores import nan_where_invalid, score_function

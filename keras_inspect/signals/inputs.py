@@ -25,7 +25,9 @@ def checked_inputs(view: InspectedModel, inputs: Any) -> Any:
     try:
         given = reader.flatten(inputs)
     except Exception as error:
-        raise TypeError(f"Model {view.name!r} takes {names}; received {describe(inputs)} ({error}).") from None
+        raise TypeError(
+            f"Model {view.name!r} takes {names}; received {describe(inputs)} ({error})."
+        ) from None
     if len(given) != len(wanted):
         raise ValueError(
             f"Model {view.name!r} takes {len(wanted)} input(s) ({names}); received "
@@ -35,9 +37,7 @@ def checked_inputs(view: InspectedModel, inputs: Any) -> Any:
     for value, spec in zip(given, wanted):
         shape = _shape(value, spec, view.name)
         expected = tuple(spec.shape)
-        if len(shape) != len(expected) or any(
-            e is not None and s is not None and int(s) != int(e) for s, e in zip(shape[1:], expected[1:])
-        ):
+        if not fits(shape, expected):
             raise ValueError(
                 f"Input {shorten(spec.name)} of model {view.name!r} has shape {expected} (None: "
                 f"any size); received shape {shape}."
@@ -50,6 +50,14 @@ def checked_inputs(view: InspectedModel, inputs: Any) -> Any:
             f"{sorted(batches)}."
         )
     return keras.tree.map_structure(ops.convert_to_tensor, inputs)
+
+
+def fits(shape: tuple[Any, ...], expected: tuple[Any, ...]) -> bool:
+    """Whether a value of ``shape`` fits a signal of shape ``expected`` (the batch axis, and
+    any ``None``, match any size)."""
+    return len(shape) == len(expected) and all(
+        e is None or s is None or int(s) == int(e) for s, e in zip(shape[1:], expected[1:])
+    )
 
 
 def _shape(value: Any, spec: Any, model: str) -> tuple[Any, ...]:

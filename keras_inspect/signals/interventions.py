@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-
 from keras_inspect.answers.descriptors import to_endpoints
 from keras_inspect.autograph import outside_compilers, plain_python
-from keras_inspect.errors import EndpointError
-from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.engine.building import require_graph
 from keras_inspect.engine.edited import edited_model
+from keras_inspect.errors import EndpointError
+from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.signals.edits import check_values, given_edits
 from keras_inspect.signals.inputs import checked_inputs
 
@@ -62,7 +61,9 @@ def intervene(
 
 
 @outside_compilers
-def _plan(model: Any, inputs: Any, signals: Any, replace: Any, add: Any) -> tuple[Any, Any, Any, list[Any]]:
+def _plan(
+    model: Any, inputs: Any, signals: Any, replace: Any, add: Any
+) -> tuple[Any, Any, Any, list[Any]]:
     """The model, the edited model, the checked inputs and the edit values of a call (Python
     about the model's structure, left alone by compilers)."""
     view = inspect_model(model)
@@ -75,7 +76,9 @@ def _plan(model: Any, inputs: Any, signals: Any, replace: Any, add: Any) -> tupl
     values = [value for item in given for value in item.values]
     names = [item.endpoint.name for item in given for _ in item.values]
     if [len(item.values) for item in given] != list(built.edit_sizes):
-        sizes = ", ".join(f"{n}: {s}" for n, s in zip((i.endpoint.name for i in given), built.edit_sizes))
+        sizes = ", ".join(
+            f"{n}: {s}" for n, s in zip((i.endpoint.name for i in given), built.edit_sizes)
+        )
         raise ValueError(f"Give one value per tensor of each edited signal ({sizes}).")
     inputs = checked_inputs(view, inputs)
     first = view.reader.flatten(inputs)[0]

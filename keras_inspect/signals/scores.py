@@ -6,8 +6,9 @@ A target array of shape ``(batch, n)`` picks ``n`` units of each example: the sc
 A target is checked as far as its values can be seen: eagerly, an out-of-range unit is a
 ``ValueError``; inside ``jax.jit`` or ``tf.function`` a traced unit's value is unknown until the
 compiled program runs, so an example whose unit is out of range gets a NaN score and NaN
-gradients (never another unit's: indices are not wrapped), and its other units are unharmed. A callable's scores must be a
-floating-point backend tensor with one score per example, since nothing else carries a gradient.
+gradients (never another unit's: indices are not wrapped), and its other units are unharmed.
+A callable's scores must be a floating-point backend tensor with one score per example, since
+nothing else carries a gradient.
 """
 
 from __future__ import annotations
@@ -81,9 +82,7 @@ def _indices(target: Any, units: int | None) -> Any:
                 f"dtype {target.dtype}."
             )
     elif "int" not in keras.backend.standardize_dtype(target.dtype):
-        raise TypeError(
-            f"a target tensor must hold integer units; received dtype {target.dtype}."
-        )
+        raise TypeError(f"a target tensor must hold integer units; received dtype {target.dtype}.")
     shape = tuple(target.shape)
     if len(shape) not in (1, 2) or (len(shape) == 2 and not isinstance(shape[1], int)):
         raise ValueError(
@@ -116,9 +115,7 @@ def _gather_checked(logits: Any, indices: Any) -> Any:
     safe = ops.where(valid, ops.where(indices < 0, indices + units, indices), 0)
     middle = [1] * (rank - 2)
     n = indices.shape[1]
-    where = ops.broadcast_to(
-        ops.reshape(safe, [-1, *middle, n]), [*ops.shape(logits)[:-1], n]
-    )
+    where = ops.broadcast_to(ops.reshape(safe, [-1, *middle, n]), [*ops.shape(logits)[:-1], n])
     picked = ops.take_along_axis(logits, where, axis=-1)
     picked = ops.sum(picked, axis=tuple(range(1, rank - 1))) if rank > 2 else picked
     # NaN for an out-of-range unit; the gradients of a NaN score are made NaN after the
@@ -144,8 +141,10 @@ def _checked(scores: Any, logits: Any) -> Any:
     """A callable's scores: a floating-point backend tensor of shape (batch,)."""
     shape = getattr(scores, "shape", None)
     batch = logits.shape[0]
-    if shape is None or len(shape) != 1 or (
-        isinstance(batch, int) and isinstance(shape[0], int) and shape[0] != batch
+    if (
+        shape is None
+        or len(shape) != 1
+        or (isinstance(batch, int) and isinstance(shape[0], int) and shape[0] != batch)
     ):
         raise ValueError(
             "a target callable must return one score per example, shape "

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from keras_inspect.autograph import plain_python
 from keras_inspect.answers.descriptors import to_endpoint
+from keras_inspect.autograph import plain_python
+from keras_inspect.engine.building import built_once, connected
+from keras_inspect.engine.requests import request
+from keras_inspect.engine.trace import cut
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.engine.building import built_once, connected
-from keras_inspect.engine.trace import cut
-from keras_inspect.engine.requests import request
 
 
 @plain_python

@@ -23,10 +23,10 @@ from keras_inspect.answers.descriptors import to_endpoint
 from keras_inspect.answers.search import find_entry
 from keras_inspect.answers.target_layer import default_feature_map
 from keras_inspect.autograph import plain_python
+from keras_inspect.engine.building import connected
 from keras_inspect.errors import NoMatchingLayerError, describe, shorten
 from keras_inspect.graph.endpoints import Endpoint
 from keras_inspect.graph.inspected import InspectedModel, inspect_model
-from keras_inspect.engine.building import connected
 
 
 @attrs.frozen(kw_only=True)

@@ -121,9 +121,7 @@ def graph_structure(
     )
 
 
-def search_path(
-    view: InspectedModel, role: str, index: dict[tuple[str, ...], int]
-) -> SearchPath:
+def search_path(view: InspectedModel, role: str, index: dict[tuple[str, ...], int]) -> SearchPath:
     """Replay ``find_layer_with(model, role=role)``: the default strategy's order, asking the
     same (cached) classifier at each place, recording each layer until the first that plays
     the role."""
@@ -256,7 +254,9 @@ class _EdgeTracer:
                 found.append(position)
         return found
 
-    def _outer_feeds(self, tensor: Any, place: _Place, found: list[int]) -> list[tuple[Any, _Place]]:
+    def _outer_feeds(
+        self, tensor: Any, place: _Place, found: list[int]
+    ) -> list[tuple[Any, _Place]]:
         """A graph input: the model's own (a terminal), or what feeds a nested model in the
         graph that calls it (at every call)."""
         path, container = place

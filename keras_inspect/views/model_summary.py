@@ -22,15 +22,24 @@ import attrs
 from keras_inspect.errors import rich_console, shown
 from keras_inspect.views.graph_data import GraphStructure
 from keras_inspect.views.graph_page import iframe, render_page
-from keras_inspect.views.records import ExposeDefaults, LayerRow, RoleChoice, format_shapes, short_plugin
-
+from keras_inspect.views.records import (
+    ExposeDefaults,
+    LayerRow,
+    RoleChoice,
+    format_shapes,
+    short_plugin,
+)
 
 #: The widest cell of a table (a nested layer's path fits; a padding bomb does not).
 CELL_LIMIT = 120
 #: The longest line outside the table.
 LINE_LIMIT = 400
 
-_EXPOSE_MARKS = {"logits": "<- logits", "pooling": "<- pooling input", "feature_map": "<- feature map"}
+_EXPOSE_MARKS = {
+    "logits": "<- logits",
+    "pooling": "<- pooling input",
+    "feature_map": "<- feature map",
+}
 
 
 def _path(path: tuple[str, ...] | None) -> str:
@@ -81,7 +90,9 @@ def _choice_lines(s: ModelSummary) -> list[str]:
         for c in choices
     ]
     lines = ["A search by role picks (find_layer_with(model, role=...)):"]
-    lines += ["  " + line for line in _aligned([[shown(x, CELL_LIMIT) for x in row] for row in table])]
+    lines += [
+        "  " + line for line in _aligned([[shown(x, CELL_LIMIT) for x in row] for row in table])
+    ]
     return lines
 
 
@@ -109,7 +120,9 @@ def _default_lines(s: ModelSummary) -> list[str]:
 def _title(s: ModelSummary) -> str:
     count = f"{len(s.rows)} layer" + ("" if len(s.rows) == 1 else "s")
     where = f" playing role {s.role_filter!r}" if s.role_filter else ""
-    return shown(f"Model {s.model_name!r} ({s.model_type}, {s.flavour}): {count}{where}", LINE_LIMIT)
+    return shown(
+        f"Model {s.model_name!r} ({s.model_type}, {s.flavour}): {count}{where}", LINE_LIMIT
+    )
 
 
 def _footnotes(s: ModelSummary) -> list[str]:

@@ -14,14 +14,14 @@ from typing import Any
 
 import attrs
 
-from keras_inspect.autograph import plain_python
-from keras_inspect.hooks.current import plugin_manager, using_plugin_manager
-from keras_inspect.errors import KerasInspectError
-from keras_inspect.graph.inspected import inspect_model
-from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.answers.biases import layer_bias
 from keras_inspect.answers.search import role_decisions
 from keras_inspect.answers.target_layer import default_feature_map
+from keras_inspect.autograph import plain_python
+from keras_inspect.errors import KerasInspectError
+from keras_inspect.graph.inspected import inspect_model
+from keras_inspect.hooks.current import plugin_manager, using_plugin_manager
+from keras_inspect.hooks.manager import InspectPluginManager
 from keras_inspect.views.graph_data import graph_structure
 from keras_inspect.views.graph_page import token_geometry_of
 from keras_inspect.views.model_summary import ModelSummary, render_rich, render_text
@@ -41,6 +41,7 @@ __all__ = [
     "ExposeDefaults", "LayerRow", "ModelSummary", "RoleChoice", "RoleDecision", "format_shapes",
     "render_rich", "render_text", "short_plugin", "summary",
 ]  # fmt: skip
+
 
 @plain_python
 def summary(
@@ -170,9 +171,7 @@ def _defaults(
 # The only place that uses the library's internals (walk, reader, classify, layer_bias).
 
 
-def _layer_facts(
-    model: Any, pm: InspectPluginManager, role: str | None
-) -> tuple[str, list[_Fact]]:
+def _layer_facts(model: Any, pm: InspectPluginManager, role: str | None) -> tuple[str, list[_Fact]]:
     view = inspect_model(model, pm)
     reader = view.reader
     if role is not None:

@@ -230,9 +230,7 @@ class Intercepted(keras.layers.Wrapper):
                 calls.setdefault(target["node"], []).append(edit)
         return wanted
 
-    def call(
-        self, inputs: Any, *args: Any, keras_inspect_edits: Any = None, **kwargs: Any
-    ) -> Any:
+    def call(self, inputs: Any, *args: Any, keras_inspect_edits: Any = None, **kwargs: Any) -> Any:
         layers = self._target_layers()
         edits = self._edits(keras_inspect_edits or ())
         copy, records = detour(self.layer, layers, edits)
@@ -269,7 +267,9 @@ def interceptor(layer: Any, targets: Sequence[dict], new_name: Callable[[str], s
     """
     for target in targets:
         sublayer(layer, target["path"])  # fail early, with the available names
-    plain = Intercepted(layer, [{**t, "edit": None} for t in targets], name=new_name(f"{layer.name}_intercepted"))
+    plain = Intercepted(
+        layer, [{**t, "edit": None} for t in targets], name=new_name(f"{layer.name}_intercepted")
+    )
     values = [t["value"] for t in targets if t.get("edit") is not None]
 
     def call(args: tuple, kwargs: dict) -> tuple[Any, list[list[Any]]]:

@@ -29,7 +29,10 @@ class PreActivation(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
 
     def call(self, inputs: Any, training: Any = None) -> Any:
-        if training is not None and "training" in inspect.signature(type(self.layer).call).parameters:
+        if (
+            training is not None
+            and "training" in inspect.signature(type(self.layer).call).parameters
+        ):
             return call_without_activation(self.layer, inputs, training=training)
         return call_without_activation(self.layer, inputs)
 
