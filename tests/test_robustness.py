@@ -50,12 +50,15 @@ def _raised_by_us(error: BaseException) -> bool:
 
 
 def names_value(message: str, value: Any) -> bool:
-    """Whether ``message`` names ``value`` (its repr, its text, or a shortened repr)."""
+    """Whether ``message`` names ``value`` (its repr, its text, or a shortened repr).
+
+    A long repr is cut in its middle, so its first 30 characters are what any shortening keeps.
+    """
     text = repr(value)
     return (
         text in message
         or str(value) in message
-        or text[:40] in message
+        or text[:30] in message
         or (isinstance(value, str) and any(p and repr(p) in message for p in value.split("/")))
     )
 
