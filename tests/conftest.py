@@ -285,6 +285,19 @@ def build_nested() -> keras.Model:
     return randomize_weights(model, seed=1)
 
 
+def build_outer() -> keras.Model:
+    """A Sequential ``outer`` around a functional ``backbone`` that ends in its own pooling layer."""
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(4, 3, name="conv")(inputs)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.ReLU(name="relu")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    backbone = keras.Model(inputs, x, name="backbone")
+    return keras.Sequential(
+        [keras.Input((16, 16, 3)), backbone, layers.Dense(3, name="head")], name="outer"
+    )
+
+
 def build_shared() -> keras.Model:
     """One Dense layer called on two inputs (two nodes), then a concatenation (list input)."""
     left = keras.Input((3,), name="left")

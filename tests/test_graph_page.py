@@ -22,6 +22,7 @@ import attrs
 import keras
 import pytest
 
+from conftest import build_outer
 import keras_inspect as ki
 from keras_inspect.cli import main as cli
 from keras_inspect.views.graph_page import LIMITS, page_data, token_geometry_of
@@ -47,15 +48,7 @@ def walk_index(model: keras.Model, path: str) -> int:
 
 @pytest.fixture(scope="module")
 def nested() -> keras.Model:
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    x = keras.layers.BatchNormalization(name="bn")(x)
-    x = keras.layers.ReLU(name="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    backbone = keras.Model(inputs, x, name="backbone")
-    return keras.Sequential(
-        [keras.Input((16, 16, 3)), backbone, keras.layers.Dense(3, name="head")], name="outer"
-    )
+    return build_outer()
 
 
 @pytest.fixture(scope="module")

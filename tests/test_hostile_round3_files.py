@@ -28,21 +28,12 @@ from keras_inspect.cli import archive
 from keras_inspect.cli import main as cli
 from keras_inspect.cli.declared import variable_bytes, weights_bytes
 from keras_inspect.cli.loading import ModelLoadError, check_archive, load_model
-from test_hostile_files import members_of, stored, write_zip
+from test_hostile_files import saved, stored, write_zip  # noqa: F401 (saved is a fixture)
 
 SECONDS, EXTRA_MEMORY_KIB, WRITTEN = 1.0, 100 * 1024, 10 * 1000 * 1000
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="devices, FIFOs and /proc/self/io"
 )
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    path = tmp_path_factory.mktemp("saved") / "small.keras"
-    keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(2, name="out")]
-    ).save(path)
-    return members_of(path)
 
 
 def assert_refused_cheaply(result: dict, fragment: str) -> None:

@@ -12,21 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_inspect as ki
-from conftest import FakeTerminal
+from conftest import FakeTerminal, build_outer
 from keras_inspect.views.summary import LayerRow, ModelSummary, RoleChoice, RoleDecision, format_shapes
 
 
 @pytest.fixture(scope="module")
 def nested_model() -> keras.Model:
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    x = keras.layers.BatchNormalization(name="bn")(x)
-    x = keras.layers.ReLU(name="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    backbone = keras.Model(inputs, x, name="backbone")
-    return keras.Sequential(
-        [keras.Input((16, 16, 3)), backbone, keras.layers.Dense(3, name="head")], name="outer"
-    )
+    return build_outer()
 
 
 @pytest.fixture(scope="module")
