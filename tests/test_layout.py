@@ -78,6 +78,15 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def _docstring_lacks(folder: Path, name: str) -> list[str]:
+    """What a sub-package's docstring fails to list (the package root keeps its map in the README)."""
+    if folder == PACKAGE:
+        return []
+    init = folder / "__init__.py"
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+    return [] if f"``{name}``" in doc else [f"{init.relative_to(PACKAGE)} lacks {name}"]
+
+
 def test_every_module_is_on_every_map() -> None:
     missing = []
     for path in _modules():
@@ -88,20 +97,12 @@ def test_every_module_is_on_every_map() -> None:
             missing.append(f"docs/concepts.md lacks {path.relative_to(PACKAGE)}")
         if f"`{stem}`" not in README and f"{stem}.py" not in README:
             missing.append(f"README.md lacks {path.relative_to(PACKAGE)}")
-        init = path.parent / "__init__.py"
-        if path.parent != PACKAGE:
-            doc = ast.get_docstring(ast.parse(init.read_text())) or ""
-            if f"``{stem}``" not in doc:
-                missing.append(f"{init.relative_to(PACKAGE)} lacks {stem}")
+        missing += _docstring_lacks(path.parent, stem)
     for folder in sorted(p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__"):
         name = folder.relative_to(PACKAGE).as_posix()
         if f"{name}/" not in CONCEPTS and f"{folder.name}/" not in CONCEPTS:
             missing.append(f"docs/concepts.md lacks the folder {name}/")
-        parent_init = folder.parent / "__init__.py"
-        if folder.parent != PACKAGE:
-            doc = ast.get_docstring(ast.parse(parent_init.read_text())) or ""
-            if f"``{folder.name}``" not in doc:
-                missing.append(f"{parent_init.relative_to(PACKAGE)} lacks {folder.name}")
+        missing += _docstring_lacks(folder.parent, folder.name)
     assert not missing, "\n".join(missing)
 
 
