@@ -54,7 +54,7 @@ class InspectedModel:
         self._entries: tuple[LayerEntry, ...] = ()
         self._layers: tuple[Any, ...] = ()
         self._members: frozenset[int] = frozenset()
-        self._last_entry: dict[int, LayerEntry] = {}
+        self._last_entry: dict[int, LayerEntry] | None = None  # made on first use
         self._by_path: dict[tuple[str, ...], LayerEntry] = {}
         self._caches: dict[str, dict[Any, Any]] = {}
 
@@ -77,7 +77,7 @@ class InspectedModel:
                 self._entries = entries
                 self._layers = tuple(entry.layer for entry in entries)
                 self._members = frozenset(id(layer) for layer in self._layers)
-                self._last_entry = {id(entry.layer): entry for entry in entries}
+                self._last_entry = None
                 self._by_path = {entry.path: entry for entry in entries}
                 self._caches = {}
                 self._signature = signature
@@ -207,7 +207,15 @@ class InspectedModel:
         in graph order, as a layer's signal is taken at its last call. With ``inputs``, input
         layers are entries too (they are endpoints, not walked layers).
         """
-        entry = self._last_entry.get(id(layer))
+        last = self._last_entry
+        if last is None:
+            with self.lock:  # not interleaved with a re-walk, which resets it
+                last = self._last_entry
+                if last is None:
+                    # Later entries overwrite earlier ones: the last place wins.
+                    last = {id(entry.layer): entry for entry in self._entries}
+                    self._last_entry = last
+        entry = last.get(id(layer))
         if entry is not None:
             return entry
         found = self.input_entry((name_of(layer),)) if inputs else None

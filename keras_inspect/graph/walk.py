@@ -38,7 +38,21 @@ class LayerEntry:
     # weak reference: a strong one would keep every walked model alive for ever.
     _container: Any
     in_graph: bool
-    calls: tuple[Any, ...] = ()
+    # The calls, or the graph reader that reads them on first use: most entries are never
+    # asked, and reading every layer's calls during the walk made the first search of a large
+    # model half again as slow. One field, not two: each field of a frozen class costs the walk
+    # a set-attribute per layer.
+    _calls: tuple[Any, ...] | GraphReader = ()
+
+    @property
+    def calls(self) -> tuple[Any, ...]:
+        calls = self._calls
+        if isinstance(calls, tuple):
+            return calls
+        container = self.container
+        found = () if container is None else tuple(calls.calls(self.layer, container))
+        object.__setattr__(self, "_calls", found)  # frozen for users; filled in once, here
+        return found
 
     @property
     def container(self) -> Any:
@@ -80,9 +94,11 @@ def _walk_into(
             continue
         seen.add(key)
         path = (*prefix, child.name)
-        calls = tuple(reader.calls(child, container)) if graph else ()
         found.append(
-            LayerEntry(path=path, layer=child, container=holder, in_graph=graph, calls=calls)
+            LayerEntry(
+                path=path, layer=child, container=holder, in_graph=graph,
+                calls=reader if graph else (),
+            )
         )
         _walk_into(found, reader, child, path, graph, child)
 
