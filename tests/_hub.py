@@ -1,7 +1,7 @@
 """Small keras-hub task models built from configs (no presets, no downloads), for the tests.
 
 ``families(kind)`` lists every task class keras-hub exports for a kind (``"causal_lm"``,
-``"text_classifier"``, ``"image_classifier"``), one name per class; ``build(family, kind)`` builds
+``"masked_lm"``, ``"text_classifier"``, ``"image_classifier"``), one name per class; ``build(family, kind)`` builds
 it with a tiny random backbone and ``preprocessor=None``; ``inputs(model, length)`` makes inputs of
 a given sequence length from the model's own input names, shapes and dtypes.
 """
@@ -149,8 +149,27 @@ UNBUILDABLE = {
     "Gemma4AssistantCausalLM": "a draft model for speculative decoding: its call() raises",
 }
 
-_TABLES = {"causal_lm": CAUSAL_LM, "text_classifier": TEXT_CLASSIFIER, "image_classifier": IMAGE_CLASSIFIER}
-_BASES = {"causal_lm": "CausalLM", "text_classifier": "TextClassifier", "image_classifier": "ImageClassifier"}
+#: Backbone arguments per masked LM family: the encoders of the text classifiers.
+MASKED_LM: dict[str, Any] = {
+    "AlbertMaskedLM": TEXT_CLASSIFIER["AlbertTextClassifier"],
+    "BertMaskedLM": _ENCODER,
+    "DebertaV3MaskedLM": TEXT_CLASSIFIER["DebertaV3TextClassifier"],
+    "DistilBertMaskedLM": _ENCODER,
+    "ESMMaskedPLM": _ENCODER,
+    "FNetMaskedLM": TEXT_CLASSIFIER["FNetTextClassifier"],
+    "RobertaMaskedLM": _ENCODER,
+    "RoformerV2MaskedLM": TEXT_CLASSIFIER["RoformerV2TextClassifier"],
+    "XLMRobertaMaskedLM": _ENCODER,
+}
+
+_TABLES = {
+    "causal_lm": CAUSAL_LM, "masked_lm": MASKED_LM, "text_classifier": TEXT_CLASSIFIER,
+    "image_classifier": IMAGE_CLASSIFIER,
+}  # fmt: skip
+_BASES = {
+    "causal_lm": "CausalLM", "masked_lm": "MaskedLM", "text_classifier": "TextClassifier",
+    "image_classifier": "ImageClassifier",
+}  # fmt: skip
 
 
 def families(kind: str) -> list[str]:
@@ -188,7 +207,7 @@ def build(family: str, kind: str, seed: int = 0) -> Any:
             backbone_hidden_size=HIDDEN, num_centroids=4, centroid_intermediate_top_k=2,
             use_ordered_embeddings=True,
         )  # fmt: skip
-    if kind != "causal_lm":
+    if kind in ("text_classifier", "image_classifier"):
         extra["num_classes"] = CLASSES
     return task(backbone=backbone, **extra)
 

@@ -167,3 +167,41 @@ def test_sequential_inside_functional_inside_sequential() -> None:
         "core_b",
         "mid_b",
     ]
+
+
+class _Head(layers.Layer):
+    """A subclassed head: two Dense layers called inside its own call (recorded in no graph)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(8, name="hidden", **CHEAP)
+        self.out = layers.Dense(3, name="out", **CHEAP)
+
+    def call(self, x: Any) -> Any:
+        return self.out(keras.ops.relu(self.hidden(x)))
+
+
+def _headed() -> keras.Model:
+    inputs = keras.Input((6,), name="features")
+    x = layers.Dense(6, name="trunk", **CHEAP)(inputs)
+    return keras.Model(inputs, _Head(name="head")(x), name="headed")
+
+
+def test_the_reverse_search_asks_a_layer_before_the_layers_it_calls() -> None:
+    model = _headed()
+    order = [entry.name for entry in walk(model)]
+    assert order == ["trunk", "head", "head/hidden", "head/out"]
+    strategies = keras_inspect.plugin_manager().strategies()
+    # The head's output is computed after its Dense layers': it is nearest the model's output.
+    assert _names(strategies["reverse"](model)) == ["head", "out", "hidden", "trunk"]
+    # Not a logits layer by itself: the last Dense inside it is found, as before.
+    assert keras_inspect.get_logits_layer(model).name == "out"
+
+
+def test_a_head_registered_as_logits_is_found_rather_than_a_layer_inside_it() -> None:
+    keras_inspect.register_layer(_Head, roles=["logits"])
+    model = _headed()
+    assert keras_inspect.get_logits_layer(model) is model.get_layer("head")
+    x = np.random.default_rng(0).normal(size=(2, 6)).astype("float32")
+    logits, _ = keras_inspect.expose(model, arguments="trunk")(x)
+    np.testing.assert_allclose(to_numpy(logits), to_numpy(model(x)), rtol=1e-6, atol=1e-6)

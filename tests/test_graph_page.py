@@ -25,6 +25,7 @@ import pytest
 from conftest import build_outer
 import keras_inspect as ki
 from keras_inspect.cli import main as cli
+from keras_inspect.graph.inspected import inspect_model
 from keras_inspect.views.graph_page import LIMITS, page_data, token_geometry_of
 from keras_inspect.cli.loading import build_example
 
@@ -189,7 +190,10 @@ def test_a_role_nobody_plays_visits_every_layer(vit: keras.Model) -> None:
     data = page_data(ki.summary(vit))
     (pooling,) = [p for p in data["chosen"] if p["role"] == "pooling"]
     assert not pooling["found"] and pooling["node"] is None and "pooling" in pooling["error"]
-    assert pooling["visited"] == list(range(len(data["nodes"]) - 1, -1, -1))
+    # Every layer, in the reverse strategy's order (a layer before those it calls itself).
+    paths = [entry.path for entry in ki.walk(vit)]
+    order = [paths.index(e.path) for e in inspect_model(vit).reversed_entries()]
+    assert pooling["visited"] == order and sorted(order) == list(range(len(data["nodes"])))
     # No pooling layer: the feature map is the token sequence the class-token slice reads.
     encoder = walk_index(vit, f"{vit.backbone.name}/vit_encoder")
     assert data["defaults"]["featureMap"]["node"] == encoder and not data["defaults"]["featureMapError"]

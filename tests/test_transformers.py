@@ -1,8 +1,8 @@
 """Transformers and language models: right answers by default, any sequence length, interventions.
 
-Every keras-hub causal LM, text classifier and vision transformer family that builds from a small
-config is enumerated (not a listed few): the logits of a causal LM come from its token embedding
-called in reverse, ``expose(model)``'s logits are ``model(x)``, and the defaults of ``expose``,
+Every keras-hub causal LM, masked LM, text classifier and vision transformer family that builds
+from a small config is enumerated (not a listed few): the logits of a causal LM come from its
+token embedding called in reverse, those of a masked LM from its head, ``expose(model)``'s logits are ``model(x)``, and the defaults of ``expose``,
 ``gradients`` and ``get_target_layer`` work. The numbers are checked against identities: the
 gradient at the final hidden states of ``logits[:, -1, c]`` is row ``c`` of the reverse
 projection, integrated gradients are complete, patching a run with its own signal changes
@@ -106,9 +106,39 @@ def test_text_classifier_defaults(family: str) -> None:
     assert not isinstance(ki.get_target_layer(model), keras.Model)
     result = ki.gradients(model, x, target=1)
     assert tuple(result.gradients[0].shape) == (2, 9, _hub.HIDDEN)
-    # The token embedding (the input of token attributions) is found, at its lookup.
+    # The token embedding (the input of token attributions) is found, at its lookup, and
+    # differentiated there, inside a layer without a graph too (TokenAndPositionEmbedding), at
+    # a length no layer was built for.
     embedding = ki.find_layer_with(model, role="token_embedding")
     assert embedding is model.backbone.token_embedding
+    at_tokens = ki.gradients(model, x, [{"role": "token_embedding"}], target=1)
+    assert tuple(at_tokens.gradients[0].shape) == (2, 9, embedding.output_dim)
+    assert to_numpy(at_tokens.gradients[0]).any()
+
+
+@pytest.mark.parametrize("family", _hub.families("masked_lm"))
+def test_masked_lm_defaults(family: str) -> None:
+    model = _hub.build(family, "masked_lm")
+    x = _hub.inputs(model, length=9)
+    # The logits come from the head, a subclassed layer that calls the token embedding in
+    # reverse; never from a layer inside it.
+    logits_layer = ki.get_logits_layer(model)
+    assert logits_layer in model.layers and logits_layer is not model.backbone
+    logits, tokens = ki.expose(model)(x)
+    _close(logits, model(x))
+    assert tuple(tokens.shape) == (2, 9, _hub.HIDDEN)  # the encoder's token sequence
+    # The token embedding is taken where it looks tokens up (the backbone), not in the head
+    # that holds it for its reverse call.
+    embedding = ki.find_layer_with(model, role="token_embedding")
+    assert embedding is model.backbone.token_embedding
+    (chosen,) = [c for c in ki.summary(model).chosen if c.role == "token_embedding"]
+    assert chosen.path[0] == model.backbone.name
+    # Attributions to the embedded tokens for one masked position's vocabulary unit.
+    result = ki.gradients(
+        model, x, [{"role": "token_embedding"}], target=lambda scores: scores[:, 0, 3]
+    )
+    assert tuple(result.gradients[0].shape) == (2, 9, embedding.output_dim)
+    assert to_numpy(result.gradients[0]).any()
 
 
 @pytest.mark.parametrize("family", _hub.families("image_classifier"))

@@ -19,7 +19,7 @@ def _forward_entries(model: Any) -> Iterable[Any]:
 
 
 def _reverse_entries(model: Any) -> Iterable[Any]:
-    return reversed(inspect_model(model).entries)
+    return iter(inspect_model(model).reversed_entries())
 
 
 def forward(model: Any) -> Iterable[Any]:
@@ -28,7 +28,8 @@ def forward(model: Any) -> Iterable[Any]:
 
 
 def reverse(model: Any) -> Iterable[Any]:
-    """Layers from last to first in graph order (the default search)."""
+    """Layers from last to first in graph order (the default search); a layer comes before
+    the sub-layers it calls outside any graph, whose outputs are computed before its own."""
     return (entry.layer for entry in _reverse_entries(model))
 
 

@@ -55,6 +55,7 @@ class InspectedModel:
         self._layers: tuple[Any, ...] = ()
         self._members: frozenset[int] = frozenset()
         self._last_entry: dict[int, LayerEntry] | None = None  # made on first use
+        self._reversed: tuple[LayerEntry, ...] | None = None  # made on first use
         self._by_path: dict[tuple[str, ...], LayerEntry] = {}
         self._caches: dict[str, dict[Any, Any]] = {}
 
@@ -78,6 +79,7 @@ class InspectedModel:
                 self._layers = tuple(entry.layer for entry in entries)
                 self._members = frozenset(id(layer) for layer in self._layers)
                 self._last_entry = None
+                self._reversed = None
                 self._by_path = {entry.path: entry for entry in entries}
                 self._caches = {}
                 self._signature = signature
@@ -87,6 +89,20 @@ class InspectedModel:
     def entries(self) -> tuple[LayerEntry, ...]:
         """Every layer in graph order (see :func:`keras_inspect.walk`)."""
         return self._entries
+
+    def reversed_entries(self) -> tuple[LayerEntry, ...]:
+        """:attr:`entries` from last to first, except that a layer comes before the sub-layers
+        it calls itself (outside any graph): its output is computed after theirs, so it is
+        nearer the model's output than any of them (a language-model head before the dense
+        layer inside it). A nested graph model still comes after its layers: its output is
+        its last layer's."""
+        found = self._reversed
+        if found is None:
+            with self.lock:  # not interleaved with a re-walk, which resets it
+                found = self._reversed
+                if found is None:
+                    found = self._reversed = _owners_before_their_calls(self._entries)
+        return found
 
     def layers(self) -> tuple[Any, ...]:
         """The layers of :attr:`entries`, in graph order."""
@@ -351,3 +367,23 @@ def inspect_model(model: Any, pm: InspectPluginManager | None = None) -> Inspect
         except TypeError:
             pass
     return view.refresh()
+
+
+def _owners_before_their_calls(entries: tuple[LayerEntry, ...]) -> tuple[LayerEntry, ...]:
+    # The walk is depth-first, each layer right before what it holds: a layer's sub-tree is the
+    # run of deeper entries that follows it.
+    out: list[LayerEntry] = []
+
+    def visit(lo: int, hi: int, depth: int) -> None:
+        starts = [i for i in range(lo, hi) if len(entries[i].path) == depth]
+        for start, end in reversed(list(zip(starts, [*starts[1:], hi]))):
+            inside = start + 1 < end
+            owner_first = inside and not entries[start + 1].in_graph
+            if owner_first:
+                out.append(entries[start])
+            visit(start + 1, end, depth + 1)
+            if not owner_first:
+                out.append(entries[start])
+
+    visit(0, len(entries), 1)
+    return tuple(out)

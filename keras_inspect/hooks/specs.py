@@ -82,7 +82,8 @@ def keras_inspect_search_strategies() -> Mapping[str, Callable[[Any], Iterable[A
 
     A strategy is a callable ``strategy(model) -> iterable of layers``; ``find_layer_with``
     returns the first layer of that iterable that matches the search. Built-in strategies are
-    ``"reverse"`` (last to first in graph order, the default) and ``"forward"``.
+    ``"reverse"`` (last to first in graph order, the default; a layer before the sub-layers it
+    calls outside any graph) and ``"forward"``.
 
     :return: a mapping of strategy names to callables, or ``None``. Called on every plugin; the
         mappings are merged, a plugin registered later wins a name clash.

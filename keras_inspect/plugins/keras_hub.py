@@ -73,7 +73,8 @@ POOLING_CLASSES = frozenset(
     }
 )
 
-#: Heads that produce vocabulary logits themselves.
+#: Heads that produce vocabulary logits themselves (other heads are recognised by what they
+#: hold: see ``_is_vocabulary_head``).
 LOGITS_CLASSES = frozenset({"MaskedLMHead"})
 
 # Offset weights a normalization variant may carry, in the order they are looked for.
@@ -111,6 +112,27 @@ def _reversed_here(layer: Any, entry: Any) -> bool:
     return called_in_reverse(calls)
 
 
+def _is_vocabulary_head(layer: Any, names: frozenset[str]) -> bool:
+    """Whether ``layer`` is a head that calls the token embedding it holds in reverse: its
+    output has one unit per token of the vocabulary. Such heads are subclassed layers (their
+    reverse call is recorded in no graph), one class per family; an embedding layer that holds
+    the token embedding to look tokens up (``TokenAndPositionEmbedding``) outputs hidden
+    states instead."""
+    if names & LOGITS_CLASSES:
+        return True
+    if isinstance(layer, keras.Model) or any(name.endswith("Embedding") for name in names):
+        return False  # a backbone holds the token embedding too, and outputs hidden states
+    embedding = layer_attribute(layer, "token_embedding")
+    if embedding is None or not _is_reversible_embedding(embedding):
+        return False
+    vocabulary = getattr(embedding, "input_dim", None)
+    try:
+        units = tuple(layer.output.shape)[-1]
+    except (AttributeError, ValueError, IndexError):  # never called on a symbolic input
+        return False
+    return isinstance(vocabulary, int) and units == vocabulary
+
+
 def _offset(layer: Any) -> Any | None:
     for name in _OFFSET_NAMES:
         value = getattr(layer, name, None)
@@ -130,6 +152,9 @@ if AVAILABLE:
         if role == "token_embedding" and entry is not None:
             if called_in_reverse(entry.calls):
                 return False
+            container = entry.container
+            if _is_vocabulary_head(container, keras_hub_classes(container)):
+                return False  # a masked-LM head holds the embedding to call it in reverse
             # keras-hub's text backbones (and TokenAndPositionEmbedding) name their token
             # embedding: the other embeddings beside it (segments, positions) are not.
             own = layer_attribute(entry.container, "token_embedding")
@@ -141,7 +166,7 @@ if AVAILABLE:
             return True
         if role == "pooling" and names & POOLING_CLASSES:
             return True
-        if role == "logits" and names & LOGITS_CLASSES:
+        if role == "logits" and _is_vocabulary_head(layer, names):
             return True
         return None
 

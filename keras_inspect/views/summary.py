@@ -68,10 +68,10 @@ def summary(
     flavour_name, facts = _layer_facts(model, pm, role)
     roles = tuple(sorted(pm.roles()))
     ordered = [r for r in ROLE_ORDER if r in roles] + [r for r in roles if r not in ROLE_ORDER]
-    by_layer = {id(fact.layer): fact for fact in facts}
-    chosen = tuple(_choose(model, r, by_layer) for r in ordered)
-    picked = {c.role: by_layer.get(id(c.layer)) for c in chosen}
     view = inspect_model(model, pm)
+    by_path = {fact.row.path: fact for fact in facts}
+    chosen = tuple(_choose(model, view, r, by_path) for r in ordered)
+    picked = {c.role: c.fact for c in chosen}
     defaults = _defaults(view, chosen, picked, facts)
     every = []
     for fact in facts:
@@ -109,28 +109,31 @@ class _Fact:
 class _Chosen:
     choice: RoleChoice
     layer: Any = None
+    fact: _Fact | None = None
 
     @property
     def role(self) -> str:
         return self.choice.role
 
 
-def _choose(model: Any, role: str, by_layer: dict[int, _Fact]) -> _Chosen:
-    """What ``find_layer_with(model, role=role)`` returns, as the user would call it."""
-    from keras_inspect.answers.search import find_layer_with
+def _choose(model: Any, view: Any, role: str, by_path: dict[tuple[str, ...], _Fact]) -> _Chosen:
+    """What ``find_layer_with(model, role=role)`` returns, as the user would call it, at the
+    place where the search found it (a layer called in several models plays a role at one)."""
+    from keras_inspect.answers.search import find_entry, find_layer_with
 
     try:
         layer = find_layer_with(model, role=role)
     except KerasInspectError as error:
         return _Chosen(choice=RoleChoice(role=role, error=str(error)))
-    fact = by_layer.get(id(layer))
+    entry = find_entry(view, role)  # the same search, answered from its cache
+    fact = by_path.get(entry.path) if entry.layer is layer else None
     if fact is None:  # a plugin strategy may pick a layer the walk does not list
         name = str(getattr(layer, "name", type(layer).__name__))
         choice = RoleChoice(role=role, path=(name,), type=type(layer).__name__)
         return _Chosen(choice=choice, layer=layer)
     plugin = next((d.plugin for d in fact.row.roles if d.role == role), None)
     choice = RoleChoice(role=role, path=fact.row.path, type=fact.row.type, plugin=plugin)
-    return _Chosen(choice=choice, layer=layer)
+    return _Chosen(choice=choice, layer=layer, fact=fact)
 
 
 def _defaults(

@@ -253,8 +253,60 @@ class Intercepted(keras.layers.Wrapper):
             taps.append(picked)
         return result, taps
 
+    def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
+        infer = super().compute_output_spec
+        try:
+            return infer(*args, **kwargs)
+        except EndpointError:
+            raise
+        except Exception as error:
+            # JAX cannot compare a symbolic length with a layer's limit (a position embedding's
+            # maximum length) and PyTorch stands in a length of its own that may exceed it; the
+            # wrapped layer's own output shape does not give the sub-layers' signals.
+            found = _spec_by_probing(infer, args, kwargs)
+            if found is None:
+                raise error from None
+            return found
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "targets": self.targets}
+
+
+#: Pairs of lengths put in place of unknown dimensions: small enough for any length limit,
+#: far enough apart that a dimension computed from them (a stride, a ceiling) differs.
+_PROBE_LENGTHS = ((3, 17), (2, 3), (8, 16))
+
+
+def _spec_by_probing(infer: Callable[..., Any], args: tuple, kwargs: dict) -> Any | None:
+    """Output specs of ``infer`` on symbolic inputs with unknown dimensions, from two runs at
+    known lengths: a dimension that differs between them is unknown, one that does not is
+    fixed. ``None`` when no pair of lengths runs."""
+
+    def at(length: int) -> Any:
+        def known(value: Any) -> Any:
+            if not isinstance(value, keras.KerasTensor) or None not in value.shape:
+                return value
+            shape = tuple(length if d is None else d for d in value.shape)
+            return keras.KerasTensor(shape, dtype=value.dtype, sparse=value.sparse)
+
+        return keras.tree.map_structure(known, (args, kwargs))
+
+    def merged(a: Any, b: Any) -> Any:
+        if not isinstance(a, keras.KerasTensor):
+            return a
+        shape = tuple(x if x == y else None for x, y in zip(a.shape, b.shape))
+        return keras.KerasTensor(shape, dtype=a.dtype, sparse=a.sparse)
+
+    for first, second in _PROBE_LENGTHS:
+        try:
+            (a_args, a_kwargs), (b_args, b_kwargs) = at(first), at(second)
+            one, two = infer(*a_args, **a_kwargs), infer(*b_args, **b_kwargs)
+            return keras.tree.map_structure(merged, one, two)
+        except EndpointError:
+            raise
+        except Exception:
+            continue
+    return None
 
 
 def interceptor(layer: Any, targets: Sequence[dict], new_name: Callable[[str], str]) -> Any:
