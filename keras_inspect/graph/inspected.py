@@ -56,6 +56,7 @@ class InspectedModel:
         self._members: frozenset[int] = frozenset()
         self._last_entry: dict[int, LayerEntry] | None = None  # made on first use
         self._reversed: tuple[LayerEntry, ...] | None = None  # made on first use
+        self._graph_members: tuple[Any, ...] | None = None  # made on first use
         self._by_path: dict[tuple[str, ...], LayerEntry] = {}
         self._caches: dict[str, dict[Any, Any]] = {}
 
@@ -80,6 +81,7 @@ class InspectedModel:
                 self._members = frozenset(id(layer) for layer in self._layers)
                 self._last_entry = None
                 self._reversed = None
+                self._graph_members = None
                 self._by_path = {entry.path: entry for entry in entries}
                 self._caches = {}
                 self._signature = signature
@@ -115,12 +117,18 @@ class InspectedModel:
     def graph_members(self) -> list[Any]:
         """The walked layers, and the input layers and operations of every graph of the model:
         what symbolic calls on the model's tensors add nodes to."""
-        members = {id(layer): layer for layer in self._layers}
-        reader = self.reader
-        for container, _ in self._graphs():
-            for operation in reader.graph_layers(reader.graph_of(container)):
-                members.setdefault(id(operation), operation)
-        return list(members.values())
+        found = self._graph_members
+        if found is None:
+            with self.lock:  # fixed for as long as the walk is: remembered until a re-walk
+                found = self._graph_members
+                if found is None:
+                    members = {id(layer): layer for layer in self._layers}
+                    reader = self.reader
+                    for container, _ in self._graphs():
+                        for operation in reader.graph_layers(reader.graph_of(container)):
+                            members.setdefault(id(operation), operation)
+                    found = self._graph_members = tuple(members.values())
+        return list(found)
 
     def new_names(self) -> NewName:
         """A source of layer names unused in the model, for one model being built on it.

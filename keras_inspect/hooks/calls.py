@@ -58,19 +58,22 @@ class ImplementationMarker(pluggy.HookimplMarker):
 def _attributable(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def implementation(*args: Any, **kwargs: Any) -> Any:
-        frames = getattr(_calls, "frames", None)
-        if not frames:
-            return function(*args, **kwargs)  # called directly, not by a hook call
+        # The thread's hook calls are looked up only when there is something to note: most
+        # implementations answer None to most questions.
         try:
             result = function(*args, **kwargs)
         except (PluginError, HookFailure, KeyboardInterrupt):
             raise  # already attributed (a keras-inspect call inside the hook), or the user's
         except BaseException as error:
+            if not getattr(_calls, "frames", None):
+                raise  # called directly, not by a hook call
             # SystemExit and other BaseExceptions too: a plugin must not end the host process,
             # nor leave pluggy's caller in an unknown state, from inside a hook.
             raise HookFailure(implementation, args[0] if args else None, error) from error
         if result is not None:
-            frames[-1].append((implementation, args[0] if args else None, result))
+            frames = getattr(_calls, "frames", None)
+            if frames:
+                frames[-1].append((implementation, args[0] if args else None, result))
         return result
 
     setattr(implementation, _ATTRIBUTED, True)
@@ -80,12 +83,22 @@ def _attributable(function: Callable[..., Any]) -> Callable[..., Any]:
 def _owner(pm: pluggy.PluginManager, hook: str, function: Any, first: Any) -> str:
     """The name of the plugin whose implementation of ``hook`` is ``function`` (a method's
     instance is told apart by ``first``, the argument it received as ``self``)."""
-    for impl in _implementations(pm, hook):
-        called = impl.function
-        if getattr(called, "__func__", called) is function and (
-            getattr(called, "__self__", first) is first
-        ):
-            return impl.plugin_name
+    # Asked for every answer of every hook call: the candidates are remembered in the
+    # manager's state, which a (un)registration replaces.
+    cache = getattr(getattr(pm, "state", None), "owners", None)
+    key = (hook, function)
+    candidates = cache.get(key) if cache is not None else None
+    if candidates is None:
+        candidates = [
+            (getattr(impl.function, "__self__", None), impl.plugin_name)
+            for impl in _implementations(pm, hook)
+            if getattr(impl.function, "__func__", impl.function) is function
+        ]
+        if cache is not None:
+            cache[key] = candidates
+    for owner, name in candidates:
+        if owner is None or owner is first:
+            return name
     return "?"
 
 

@@ -58,7 +58,7 @@ class ManagerState:
     that one, so no answer outlives the plugins that gave it.
     """
 
-    __slots__ = ("lock", "models", "readers", "roles", "strategies", "strategy_owners")
+    __slots__ = ("lock", "models", "owners", "readers", "roles", "strategies", "strategy_owners")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -70,6 +70,8 @@ class ManagerState:
         self.readers: dict[int, Any] = {}
         #: model -> what the reading layer resolved it to (the owner of per-model caches).
         self.models: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        #: ``(hook, implementation function)`` -> its ``(instance, plugin name)`` candidates.
+        self.owners: dict[tuple[str, Any], list[tuple[Any, str]]] = {}
 
 
 class InspectPluginManager(pluggy.PluginManager):
