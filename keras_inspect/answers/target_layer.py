@@ -69,15 +69,15 @@ def _carried_to_output(view: InspectedModel, entry: Any) -> Endpoint | None:
     if len(entry.path) != 1 or not entry.calls:
         return None
     produced = reader.call_tensors(entry.calls[-1], "output")
-    if len(produced) != 1:
-        return None
+    outputs = {id(t) for t in reader.outputs(view.model)}
+    if len(produced) != 1 or id(produced[0]) in outputs:
+        return None  # the usual case, known without reading the graph
     consumers: dict[int, list[Any]] = {}
     layered = reader.nodes_by_depth(reader.graph_of(view.model))
     for nodes in layered.values():
         for node in nodes:
             for tensor in reader.node_tensors(node, "input"):
                 consumers.setdefault(id(tensor), []).append(node)
-    outputs = {id(t) for t in reader.outputs(view.model)}
     tensor, last = produced[0], None
     while id(tensor) not in outputs:
         nodes = consumers.get(id(tensor), [])

@@ -103,7 +103,12 @@ class InspectedModel:
             with self.lock:  # not interleaved with a re-walk, which resets it
                 found = self._reversed
                 if found is None:
-                    found = self._reversed = _owners_before_their_calls(self._entries)
+                    entries = self._entries
+                    if all(entry.in_graph for entry in entries):  # nothing to move
+                        found = tuple(reversed(entries))
+                    else:
+                        found = _owners_before_their_calls(entries)
+                    self._reversed = found
         return found
 
     def layers(self) -> tuple[Any, ...]:
@@ -250,8 +255,12 @@ class InspectedModel:
     def _graphs(self) -> list[tuple[Any, tuple[str, ...]]]:
         """Every graph model of the model (itself first), with its path."""
         reader = self.reader
+        # Only a model has a graph: the cheap test first (a miss of has_graph's attribute
+        # look-ups is slow on PyTorch, whose modules resolve missing attributes themselves).
         nested = [
-            (e.layer, e.path) for e in self._entries if e.in_graph and reader.has_graph(e.layer)
+            (e.layer, e.path)
+            for e in self._entries
+            if e.in_graph and reader.is_model(e.layer) and reader.has_graph(e.layer)
         ]
         return [(self.model, ()), *nested]
 
