@@ -86,9 +86,21 @@ def from_module(layers: Any, **rest: Any) -> StockLayers:
 
 def stock_layers_of(layer: Any) -> StockLayers | None:
     """The stock layers of ``layer``'s flavour, or ``None`` if it is no Keras layer."""
-    if is_tf_keras_object(layer):
-        return _tf_keras()
-    return KERAS3 if isinstance(layer, keras.layers.Layer) else None
+    # Asked by every built-in rule for every layer and question: answered once per class.
+    kind = type(layer)
+    found = _by_type.get(kind, _UNKNOWN)
+    if found is _UNKNOWN:
+        if is_tf_keras_object(layer):
+            found = _tf_keras()
+        else:
+            found = KERAS3 if isinstance(layer, keras.layers.Layer) else None
+        if len(_by_type) < 4096:  # classes made on the fly must not grow it for ever
+            _by_type[kind] = found
+    return found
+
+
+_UNKNOWN: Any = object()
+_by_type: dict[type, StockLayers | None] = {}
 
 
 KERAS3 = from_module(
