@@ -141,6 +141,44 @@ def test_masked_lm_defaults(family: str) -> None:
     assert to_numpy(result.gradients[0]).any()
 
 
+def _seq2seq(family: str) -> Any:
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    shared = dict(vocabulary_size=_hub.VOCAB, num_layers=1, num_heads=2, hidden_dim=_hub.HIDDEN,
+                  intermediate_dim=2 * _hub.HIDDEN)  # fmt: skip
+    if family == "BartSeq2SeqLM":
+        backbone = keras_hub.models.BartBackbone(**shared, max_sequence_length=32)
+    else:
+        backbone = keras_hub.models.T5Backbone(**shared, key_value_dim=8)
+    return getattr(keras_hub.models, family)(backbone=backbone, preprocessor=None)
+
+
+@pytest.mark.parametrize("family", ["BartSeq2SeqLM", "T5Seq2SeqLM"])
+def test_encoder_decoder_defaults_and_either_side_s_tokens(family: str) -> None:
+    model = _seq2seq(family)
+    rng = np.random.default_rng(0)
+    x = {
+        "encoder_token_ids": rng.integers(1, _hub.VOCAB, (2, 6)),
+        "encoder_padding_mask": np.ones((2, 6), "int32"),
+        "decoder_token_ids": rng.integers(1, _hub.VOCAB, (2, 5)),
+        "decoder_padding_mask": np.ones((2, 5), "int32"),
+    }
+    embedding = model.backbone.token_embedding
+    assert ki.get_logits_layer(model) is embedding  # called in reverse at the top
+    logits, hidden = ki.expose(model)(x)
+    _close(logits, model(x))
+    assert tuple(hidden.shape) == (2, 5, _hub.HIDDEN)  # the decoder's final hidden states
+    # One embedding looks up both sides' tokens: the role is its last call (the decoder's), and
+    # the encoder's lookup is its first call inside the backbone.
+    path = f"{model.backbone.name}/{embedding.name}"
+    score = lambda scores: scores[:, -1, 3]  # noqa: E731
+    decoder = ki.gradients(model, x, [{"role": "token_embedding"}], target=score).gradients[0]
+    encoder = ki.gradients(model, x, [{"name": path, "node": 0}], target=score).gradients[0]
+    assert tuple(decoder.shape) == (2, 5, _hub.HIDDEN) and to_numpy(decoder).any()
+    assert tuple(encoder.shape) == (2, 6, _hub.HIDDEN) and to_numpy(encoder).any()
+
+
 @pytest.mark.parametrize("family", _hub.families("image_classifier"))
 def test_vision_transformer_defaults(family: str) -> None:
     model = _hub.build(family, "image_classifier")
