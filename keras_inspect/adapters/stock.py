@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import keras
 
-from keras_inspect.adapters.tf_keras.detection import is_tf_keras_object, require_tf_keras, tf
+from keras_inspect.adapters.tf_keras.detection import is_tf_keras_type, require_tf_keras, tf
 from keras_inspect.answers.bias_math import TensorOps
 from keras_inspect.graph.fused_activations import SPLITTABLE_NAMES
 
@@ -86,21 +86,18 @@ def from_module(layers: Any, **rest: Any) -> StockLayers:
 
 def stock_layers_of(layer: Any) -> StockLayers | None:
     """The stock layers of ``layer``'s flavour, or ``None`` if it is no Keras layer."""
-    # Asked by every built-in rule for every layer and question: answered once per class.
-    kind = type(layer)
-    found = _by_type.get(kind, _UNKNOWN)
-    if found is _UNKNOWN:
-        if is_tf_keras_object(layer):
-            found = _tf_keras()
-        else:
-            found = KERAS3 if isinstance(layer, keras.layers.Layer) else None
-        if len(_by_type) < 4096:  # classes made on the fly must not grow it for ever
-            _by_type[kind] = found
+    found = _stock_layers_of_class(type(layer))
+    if found is None and isinstance(layer, keras.layers.Layer):
+        return KERAS3  # a proxy whose ``__class__`` is a layer's (isinstance reads it)
     return found
 
 
-_UNKNOWN: Any = object()
-_by_type: dict[type, StockLayers | None] = {}
+@functools.lru_cache(maxsize=4096)
+def _stock_layers_of_class(kind: type) -> StockLayers | None:
+    # Asked by every built-in rule for every layer and question: answered once per class.
+    if is_tf_keras_type(kind):
+        return _tf_keras()
+    return KERAS3 if issubclass(kind, keras.layers.Layer) else None
 
 
 KERAS3 = from_module(

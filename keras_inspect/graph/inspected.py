@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any, cast
 
 from keras_inspect.errors import (
@@ -54,9 +55,8 @@ class InspectedModel:
         self._entries: tuple[LayerEntry, ...] = ()
         self._layers: tuple[Any, ...] = ()
         self._members: frozenset[int] = frozenset()
-        self._last_entry: dict[int, LayerEntry] | None = None  # made on first use
-        self._reversed: tuple[LayerEntry, ...] | None = None  # made on first use
-        self._graph_members: tuple[Any, ...] | None = None  # made on first use
+        #: What is derived from the walk on first use (see :meth:`_per_walk`).
+        self._derived: dict[str, Any] = {}
         self._by_path: dict[tuple[str, ...], LayerEntry] = {}
         self._caches: dict[str, dict[Any, Any]] = {}
 
@@ -79,9 +79,7 @@ class InspectedModel:
                 self._entries = entries
                 self._layers = tuple(entry.layer for entry in entries)
                 self._members = frozenset(id(layer) for layer in self._layers)
-                self._last_entry = None
-                self._reversed = None
-                self._graph_members = None
+                self._derived = {}
                 self._by_path = {entry.path: entry for entry in entries}
                 self._caches = {}
                 self._signature = signature
@@ -98,17 +96,26 @@ class InspectedModel:
         nearer the model's output than any of them (a language-model head before the dense
         layer inside it). A nested graph model still comes after its layers: its output is
         its last layer's."""
-        found = self._reversed
+
+        def compute() -> tuple[LayerEntry, ...]:
+            entries = self._entries
+            if all(entry.in_graph for entry in entries):  # nothing to move
+                return tuple(reversed(entries))
+            return _owners_before_their_calls(entries)
+
+        return self._per_walk("reversed", compute)
+
+    def _per_walk(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, remembered until the next re-walk: what only some calls need is
+        derived from the walk when first asked for, not by every walk."""
+        derived = self._derived
+        found = derived.get(key)
         if found is None:
-            with self.lock:  # not interleaved with a re-walk, which resets it
-                found = self._reversed
+            with self.lock:  # not interleaved with a re-walk, which starts a new mapping
+                derived = self._derived
+                found = derived.get(key)
                 if found is None:
-                    entries = self._entries
-                    if all(entry.in_graph for entry in entries):  # nothing to move
-                        found = tuple(reversed(entries))
-                    else:
-                        found = _owners_before_their_calls(entries)
-                    self._reversed = found
+                    found = derived[key] = compute()
         return found
 
     def layers(self) -> tuple[Any, ...]:
@@ -122,18 +129,16 @@ class InspectedModel:
     def graph_members(self) -> list[Any]:
         """The walked layers, and the input layers and operations of every graph of the model:
         what symbolic calls on the model's tensors add nodes to."""
-        found = self._graph_members
-        if found is None:
-            with self.lock:  # fixed for as long as the walk is: remembered until a re-walk
-                found = self._graph_members
-                if found is None:
-                    members = {id(layer): layer for layer in self._layers}
-                    reader = self.reader
-                    for container, _ in self._graphs():
-                        for operation in reader.graph_layers(reader.graph_of(container)):
-                            members.setdefault(id(operation), operation)
-                    found = self._graph_members = tuple(members.values())
-        return list(found)
+
+        def compute() -> tuple[Any, ...]:
+            members = {id(layer): layer for layer in self._layers}
+            reader = self.reader
+            for container, _ in self._graphs():
+                for operation in reader.graph_layers(reader.graph_of(container)):
+                    members.setdefault(id(operation), operation)
+            return tuple(members.values())
+
+        return list(self._per_walk("graph members", compute))
 
     def new_names(self) -> NewName:
         """A source of layer names unused in the model, for one model being built on it.
@@ -236,14 +241,8 @@ class InspectedModel:
         in graph order, as a layer's signal is taken at its last call. With ``inputs``, input
         layers are entries too (they are endpoints, not walked layers).
         """
-        last = self._last_entry
-        if last is None:
-            with self.lock:  # not interleaved with a re-walk, which resets it
-                last = self._last_entry
-                if last is None:
-                    # Later entries overwrite earlier ones: the last place wins.
-                    last = {id(entry.layer): entry for entry in self._entries}
-                    self._last_entry = last
+        # Later entries overwrite earlier ones: the last place wins.
+        last = self._per_walk("last entry", lambda: {id(e.layer): e for e in self._entries})
         entry = last.get(id(layer))
         if entry is not None:
             return entry

@@ -152,13 +152,14 @@ if AVAILABLE:
         if role == "token_embedding" and entry is not None:
             if called_in_reverse(entry.calls):
                 return False
-            container = entry.container
-            if _is_vocabulary_head(container, keras_hub_classes(container)):
-                return False  # a masked-LM head holds the embedding to call it in reverse
             # keras-hub's text backbones (and TokenAndPositionEmbedding) name their token
-            # embedding: the other embeddings beside it (segments, positions) are not.
-            own = layer_attribute(entry.container, "token_embedding")
-            return layer is own if isinstance(own, keras.layers.Layer) else None
+            # embedding: the other embeddings beside it (segments, positions) are not. A
+            # masked-LM head names it too, to call it in reverse.
+            container = entry.container
+            own = layer_attribute(container, "token_embedding")
+            if not isinstance(own, keras.layers.Layer):
+                return None
+            return layer is own and not _is_vocabulary_head(container, keras_hub_classes(container))
         names = keras_hub_classes(layer)
         if not names:
             return None

@@ -70,7 +70,7 @@ def summary(
     ordered = [r for r in ROLE_ORDER if r in roles] + [r for r in roles if r not in ROLE_ORDER]
     view = inspect_model(model, pm)
     by_path = {fact.row.path: fact for fact in facts}
-    chosen = tuple(_choose(model, view, r, by_path) for r in ordered)
+    chosen = tuple(_choose(view, r, by_path) for r in ordered)
     picked = {c.role: c.fact for c in chosen}
     defaults = _defaults(view, chosen, picked, facts)
     every = []
@@ -116,18 +116,18 @@ class _Chosen:
         return self.choice.role
 
 
-def _choose(model: Any, view: Any, role: str, by_path: dict[tuple[str, ...], _Fact]) -> _Chosen:
+def _choose(view: Any, role: str, by_path: dict[tuple[str, ...], _Fact]) -> _Chosen:
     """What ``find_layer_with(model, role=role)`` returns, as the user would call it, at the
     place where the search found it (a layer called in several models plays a role at one)."""
-    from keras_inspect.answers.search import find_entry, find_layer_with
+    from keras_inspect.answers.search import find_entry
 
     try:
-        layer = find_layer_with(model, role=role)
+        entry = find_entry(view, role)  # find_layer_with's search, with the place it found
     except KerasInspectError as error:
         return _Chosen(choice=RoleChoice(role=role, error=str(error)))
-    entry = find_entry(view, role)  # the same search, answered from its cache
-    fact = by_path.get(entry.path) if entry.layer is layer else None
-    if fact is None:  # a plugin strategy may pick a layer the walk does not list
+    layer = entry.layer
+    fact = by_path.get(entry.path)
+    if fact is None:  # a plugin strategy may pick an input layer, which has no row
         name = str(getattr(layer, "name", type(layer).__name__))
         choice = RoleChoice(role=role, path=(name,), type=type(layer).__name__)
         return _Chosen(choice=choice, layer=layer)
